@@ -1,0 +1,196 @@
+//! The HTTP application: the REST API, its OpenAPI document and Swagger UI, the
+//! health and metrics endpoints, and the middleware every request passes through
+//! (request id, body limit, error bodies, access log and metrics).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::http::{HeaderValue, StatusCode};
+use poem::web::Data;
+use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, handler};
+use sea_orm::DatabaseConnection;
+
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::rest::{self, error::into_status_response};
+use crate::service::UserService;
+
+/// Everything the HTTP handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    pub service: Arc<UserService>,
+    pub health: Arc<Health>,
+    pub metrics: Arc<Metrics>,
+    pub db: Arc<DatabaseConnection>,
+    pub max_connections: u32,
+    pub body_limit: usize,
+}
+
+/// Builds the HTTP endpoint.
+pub fn app(state: HttpState) -> impl Endpoint<Output = Response> {
+    let api = rest::openapi_service(Arc::clone(&state.service));
+    let docs = api.swagger_ui();
+    let spec_json = api.spec_endpoint();
+    let spec_yaml = api.spec_endpoint_yaml();
+
+    let body_limit = state.body_limit;
+    let metrics = Arc::clone(&state.metrics);
+    Route::new()
+        .nest("/", api)
+        .nest("/docs", docs)
+        .at("/openapi.json", spec_json)
+        .at("/openapi.yaml", spec_yaml)
+        .at("/healthz", healthz)
+        .at("/readyz", readyz)
+        .at("/metrics", metrics_endpoint)
+        .data(state)
+        .catch_all_error(|error| async move { into_status_response(error) })
+        .around(move |endpoint, request| {
+            let metrics = Arc::clone(&metrics);
+            async move { Ok(observe(endpoint, request, body_limit, &metrics).await) }
+        })
+}
+
+/// Runs one request with a request id, the body limit, an access log line and metrics.
+async fn observe<E: Endpoint<Output = Response>>(
+    endpoint: Arc<E>,
+    mut request: Request,
+    body_limit: usize,
+    metrics: &Metrics,
+) -> Response {
+    use tracing::Instrument;
+
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| crate::telemetry::is_valid_request_id(value))
+        .map(str::to_owned)
+        .unwrap_or_else(crate::telemetry::new_request_id);
+    let method = request.method().to_string();
+    let route = route_label(request.uri().path());
+    let span = tracing::info_span!("http", request_id = %request_id, method = %method, route);
+
+    let mut response = async {
+        match limit_body(&mut request, body_limit).await {
+            Ok(()) => endpoint.call(request).await.unwrap_or_else(into_status_response),
+            Err(error) => into_status_response(error),
+        }
+    }
+    .instrument(span.clone())
+    .await;
+
+    let status = response.status();
+    let elapsed = started.elapsed();
+    metrics.observe_http(&method, route, status.as_u16(), elapsed);
+    span.in_scope(|| {
+        tracing::info!(
+            status = status.as_u16(),
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "http request"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// Reads the body up to the limit, so a request over it fails with 413 whether or
+/// not it declares a Content-Length.
+async fn limit_body(request: &mut Request, limit: usize) -> poem::Result<()> {
+    let too_large = || {
+        poem::Error::from_string(
+            format!("request body is larger than the limit of {limit} bytes"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        )
+    };
+    let declared = request
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    if declared == Some(0) || request.method() == poem::http::Method::GET {
+        return Ok(());
+    }
+
+    let body = request.take_body();
+    let bytes = body.into_bytes_limit(limit).await.map_err(|error| match error {
+        poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+        other => poem::Error::from_string(format!("failed to read the request body: {other}"), StatusCode::BAD_REQUEST),
+    })?;
+    request.set_body(Body::from(bytes));
+    Ok(())
+}
+
+/// Returns the route template of a path, so metrics do not get a label per user id.
+fn route_label(path: &str) -> &'static str {
+    match path {
+        "/v1/users" => "/v1/users",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        "/openapi.json" => "/openapi.json",
+        "/openapi.yaml" => "/openapi.yaml",
+        path if path == "/docs" || path.starts_with("/docs/") => "/docs",
+        path if path.strip_prefix("/v1/users/").is_some_and(|rest| !rest.is_empty() && !rest.contains('/')) => {
+            "/v1/users/{id}"
+        }
+        _ => "unmatched",
+    }
+}
+
+/// Liveness: 200 while the process can answer at all.
+#[handler]
+fn healthz() -> Response {
+    json_response(StatusCode::OK, serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: 200 when the database is reachable, the schema is current and no
+/// shutdown has begun; 503 with the reason otherwise.
+#[handler]
+async fn readyz(state: Data<&HttpState>) -> Response {
+    if state.health.is_ready() {
+        json_response(StatusCode::OK, serde_json::json!({"status": "ready"}))
+    } else {
+        let reason = state.health.reason().await;
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "not ready", "reason": reason}),
+        )
+    }
+}
+
+#[handler]
+fn metrics_endpoint(state: Data<&HttpState>) -> Response {
+    let body = state.metrics.render(&state.db, state.max_connections);
+    Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(body)
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .body(body.to_string())
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_label;
+
+    #[test]
+    fn route_label_folds_ids() {
+        assert_eq!(route_label("/v1/users/0190b5a6-7d3e-7c6a-9f51-0c2d3e4f5a6b"), "/v1/users/{id}");
+        assert_eq!(route_label("/v1/users"), "/v1/users");
+        assert_eq!(route_label("/v1/users/a/b"), "unmatched");
+        assert_eq!(route_label("/docs/index.css"), "/docs");
+        assert_eq!(route_label("/random"), "unmatched");
+    }
+}
