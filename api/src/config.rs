@@ -26,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Check a running instance: exit 0 when every URL answers 2xx and gRPC health is SERVING
     Healthcheck(HealthcheckArgs),
+    /// Print the OpenAPI document of the REST API as YAML (the content of openapi.yaml)
+    Openapi,
 }
 
 /// Flags of the server; each has an environment variable of the same name.

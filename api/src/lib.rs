@@ -43,6 +43,10 @@ pub fn main() -> ExitCode {
         }
     };
 
+    if let Some(Command::Openapi) = &cli.command {
+        print!("{}", rest::openapi_yaml());
+        return ExitCode::SUCCESS;
+    }
     if let Some(Command::Healthcheck(args)) = &cli.command {
         return match runtime.block_on(healthcheck::run(args)) {
             Ok(()) => ExitCode::SUCCESS,

@@ -200,7 +200,7 @@ impl IntoResponse for ApiError {
 /// Converts any error that reached the top of the HTTP stack into a Status body
 /// with the matching HTTP status.
 pub fn into_status_response(error: poem::Error) -> Response {
-    use poem_openapi::error::{ContentTypeError, ParseParamError, ParseRequestPayloadError};
+    use poem_openapi::error::{ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError};
 
     if let Some(api_error) = error.downcast_ref::<ApiError>() {
         return api_error.as_response();
@@ -209,6 +209,11 @@ pub fn into_status_response(error: poem::Error) -> Response {
     let status = error.status();
     let body = if let Some(param) = error.downcast_ref::<ParseParamError>() {
         let violation = FieldViolation::new(param.name, describe_param_error(&param.reason));
+        Status::new(code::INVALID_ARGUMENT, format!("invalid argument: {} {}", violation.field, violation.description))
+            .with_violations(&[violation])
+    } else if let Some(path) = error.downcast_ref::<ParsePathError>() {
+        // The only path parameter is the user id; poem-openapi names it by position.
+        let violation = FieldViolation::new("id", describe_param_error(&path.reason));
         Status::new(code::INVALID_ARGUMENT, format!("invalid argument: {} {}", violation.field, violation.description))
             .with_violations(&[violation])
     } else if let Some(payload) = error.downcast_ref::<ParseRequestPayloadError>() {
@@ -239,6 +244,10 @@ pub fn into_status_response(error: poem::Error) -> Response {
 fn describe_param_error(reason: &str) -> String {
     if reason.contains("failed to parse \"integer") {
         "must be a whole number".to_owned()
+    } else if reason.contains("minimum(0") {
+        "must be 0 or more (0 means the default page size)".to_owned()
+    } else if reason.contains("uuid") {
+        "must be a UUID such as 0190b5a6-7d3e-7c6a-9f51-0c2d3e4f5a6b".to_owned()
     } else {
         reason.to_owned()
     }

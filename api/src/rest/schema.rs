@@ -43,9 +43,9 @@ pub struct UserBody {
     #[oai(rename = "type")]
     pub user_type: UserTypeName,
     /// When the user was created (RFC 3339, UTC).
-    pub create_time: DateTime<Utc>,
+    pub create_time: Timestamp,
     /// When the user was last changed (RFC 3339, UTC).
-    pub update_time: DateTime<Utc>,
+    pub update_time: Timestamp,
 }
 
 impl poem_openapi::types::Example for UserBody {
@@ -57,8 +57,8 @@ impl poem_openapi::types::Example for UserBody {
         id: Uuid::parse_str("01941f29-7c3e-7b6a-9f51-0c2d3e4f5a6b").unwrap_or_default(),
         name: "John".to_owned(),
         user_type: UserTypeName::UserTypeAdmin,
-        create_time: time,
-        update_time: time,
+        create_time: Timestamp(time),
+        update_time: Timestamp(time),
     }
     }
 }
@@ -69,8 +69,8 @@ impl From<User> for UserBody {
             id: user.id,
             name: user.name,
             user_type: user.user_type.into(),
-            create_time: user.create_time,
-            update_time: user.update_time,
+            create_time: Timestamp(user.create_time),
+            update_time: Timestamp(user.update_time),
         }
     }
 }
@@ -172,5 +172,48 @@ impl<T: Type> ParseFromJSON for JsonBody<T> {
 impl<T: Type> ToJSON for JsonBody<T> {
     fn to_json(&self) -> Option<Value> {
         Some(self.0.clone())
+    }
+}
+
+/// A point in time written as RFC 3339 in UTC with a `Z` suffix and 0, 3, 6 or 9
+/// fractional digits, as protobuf's JSON mapping (and so grpc-gateway) writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl Type for Timestamp {
+    const IS_REQUIRED: bool = true;
+
+    type RawValueType = DateTime<Utc>;
+
+    type RawElementValueType = DateTime<Utc>;
+
+    fn name() -> Cow<'static, str> {
+        <DateTime<Utc> as Type>::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        <DateTime<Utc> as Type>::schema_ref()
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl ParseFromJSON for Timestamp {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        <DateTime<Utc> as ParseFromJSON>::parse_from_json(value)
+            .map(Self)
+            .map_err(poem_openapi::types::ParseError::propagate)
+    }
+}
+
+impl ToJSON for Timestamp {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)))
     }
 }
