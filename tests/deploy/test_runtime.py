@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.parse
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from runtime import (
     free_port,
     http_status,
     map_hosts,
+    mariadb,
     new_database,
     port_is_free,
     process_env,
@@ -310,7 +312,7 @@ def test_migration_wrong_password_reports_one_masked_line(migration_binary):
 
     assert result.returncode != 0
     assert elapsed < 30, f"took {elapsed:.0f}s despite a 3s wait timeout"
-    assert len(lines) == 1, f"expected one error line, got:\n{result.stderr}"
+    assert len(lines) == 1, f"expected one error line, exit code {result.returncode}:\n{output}"
     assert database.username in lines[0]
     assert "****" in lines[0], lines[0]
     assert "Access denied" in lines[0], lines[0]
@@ -340,8 +342,67 @@ def test_migration_unreachable_host_reports_one_masked_line(migration_binary):
 
     assert result.returncode != 0
     assert elapsed < 30, f"took {elapsed:.0f}s despite a 2s wait timeout"
-    assert len(lines) == 1, f"expected one error line, got:\n{result.stderr}"
+    assert len(lines) == 1, f"expected one error line, exit code {result.returncode}:\n{output}"
     assert f"{LOOPBACK}:{closed_port}" in lines[0], lines[0]
     assert "****" in lines[0], lines[0]
     assert SPECIAL_PASSWORD not in output
     assert urllib.parse.quote(SPECIAL_PASSWORD, safe="") not in output
+
+
+def test_migration_jobs_of_successive_revisions(migration_binary):
+    """Two upgrades in quick succession can leave two revisions' Jobs running
+    at once. Both must succeed, and a later no-op upgrade's Job too."""
+    database = new_database("mariadb")
+    values = external_parts(database, SPECIAL_PASSWORD)
+    create(database, SPECIAL_PASSWORD)
+    try:
+        jobs = {revision: manifests(render(values, revision=revision)) for revision in (1, 2, 3)}
+        names = {one(objects, "Job")["metadata"]["name"] for objects in jobs.values()}
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            concurrent = list(pool.map(lambda revision: run_migration(migration_binary, jobs[revision], [EXTERNAL_HOST]), (1, 2)))
+        repeated = run_migration(migration_binary, jobs[3], [EXTERNAL_HOST])
+    finally:
+        database.drop()
+
+    assert len(names) == 3, names
+    for result in concurrent:
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert repeated.returncode == 0, repeated.stdout + repeated.stderr
+
+
+# TODO: the service reports not-ready when the database holds a migration it
+# was not built with, so during an upgrade the old pods leave the Service as
+# soon as the new release's Job runs, until the new pods are ready.
+@pytest.mark.xfail(reason="the service treats a newer schema as not ready", strict=False)
+def test_old_pods_stay_ready_after_newer_migration(binaries, tmp_path):
+    """An upgrade's Job migrates while the previous release still serves. A
+    newer applied migration, added here by hand, must not take the running
+    pods out of the Service."""
+    database = new_database("mariadb")
+    values = deep_merge(deep_merge(external_parts(database, SPECIAL_PASSWORD), choose_ports()), quick_shutdown())
+    create(database, SPECIAL_PASSWORD)
+    objects = manifests(render(values))
+    container = container_of(one(objects, "Deployment"))
+    env = map_hosts(resolve_env(container, objects), [EXTERNAL_HOST])
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    readiness = probe_url(container, "readinessProbe", ports)
+    log_path = tmp_path / "usersvc.log"
+    try:
+        assert run_migration(binaries, objects, [EXTERNAL_HOST]).returncode == 0
+        with log_path.open("w") as log:
+            server = subprocess.Popen([str(binaries["usersvc"])], env=process_env(env), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            assert wait_for_status(readiness, 200, READY_DEADLINE_SECONDS, server) == 200, log_tail(log_path)
+            mariadb(
+                f"INSERT INTO `{database.name}`.seaql_migrations (version, applied_at)"
+                " VALUES ('m29990101_000001_next_release', UNIX_TIMESTAMP())"
+            )
+            # Longer than one readiness period plus the service's own schema check interval.
+            time.sleep(8)
+
+            assert http_status(readiness) == 200, log_tail(log_path)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    finally:
+        database.drop()
