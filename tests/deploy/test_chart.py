@@ -342,3 +342,68 @@ def test_schema_accepts_every_scenario():
 
     for values in SCENARIOS.values():
         chart.validate_schema(values)
+
+
+@pytest.mark.parametrize("kube_version", ["oldest", "newest"])
+def test_lint_accepts_supported_kubernetes(kube_version):
+    oldest, newest = chart_kube_versions()
+    version = oldest if kube_version == "oldest" else newest
+
+    report = helm().lint(CHART_DIR, strict=True, kube_version=f"v{version}")
+
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert report["errors"] == [], report
+    assert problems == [], problems
+
+
+def test_every_value_is_documented():
+    """Each setting in values.yaml has a comment right above it or above one
+    of its parent keys, so `helm show values` explains every setting."""
+    lines = [line for line in (CHART_DIR / "values.yaml").read_text().splitlines()]
+    undocumented = []
+    # Stack of (indent, documented) for the enclosing keys.
+    parents: list[tuple[int, bool]] = []
+    previous = ""
+
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or stripped.startswith("- "):
+            previous = stripped
+            continue
+        indent = len(line) - len(line.lstrip())
+        key, _, inline_value = stripped.partition(":")
+        while parents and parents[-1][0] >= indent:
+            parents.pop()
+        documented = previous.startswith("#") or any(flag for _, flag in parents)
+        following = next((later.strip() for later in lines[number + 1 :] if later.strip()), "")
+        is_setting = bool(inline_value.strip()) or following.startswith("- ")
+        if is_setting and not documented:
+            undocumented.append(key)
+        parents.append((indent, documented))
+        previous = stripped
+
+    assert undocumented == [], f"values.yaml settings without a comment: {undocumented}"
+
+
+def test_schema_describes_every_default():
+    """values.schema.json forbids unknown keys at every level it defines, so a
+    typo in a value name fails instead of being ignored."""
+    import json
+
+    schema = json.loads((CHART_DIR / "values.schema.json").read_text())
+    defaults = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    missing_keys = []
+
+    def walk(values, node, path):
+        if not isinstance(values, dict) or node.get("type") != "object" or "properties" not in node:
+            return
+        assert node.get("additionalProperties") is False, f"{path or '/'} allows unknown keys"
+        for key, value in values.items():
+            if key not in node["properties"]:
+                missing_keys.append(f"{path}/{key}")
+                continue
+            walk(value, node["properties"][key], f"{path}/{key}")
+
+    walk(defaults, schema, "")
+
+    assert missing_keys == []
