@@ -341,6 +341,8 @@ pub enum Error {
     IdempotencyKeyReused,
     #[error("database unavailable, retry later")]
     Unavailable(#[source] anyhow::Error),
+    #[error("service not ready: the database schema is not migrated yet, retry later")]
+    SchemaOutdated,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }

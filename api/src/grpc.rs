@@ -11,6 +11,7 @@ use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::domain::{self, Error, ListQuery, NewUser, User, UserName, UserPatch, UserType};
+use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::service::UserService;
 
@@ -45,11 +46,12 @@ pub use pb::user_service_server::{SERVICE_NAME, UserServiceServer};
 pub struct GrpcUserService {
     service: Arc<UserService>,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
 }
 
 impl GrpcUserService {
-    pub fn new(service: Arc<UserService>, metrics: Arc<Metrics>) -> Self {
-        Self { service, metrics }
+    pub fn new(service: Arc<UserService>, metrics: Arc<Metrics>, health: Arc<Health>) -> Self {
+        Self { service, metrics, health }
     }
 
     /// Runs one call inside a span carrying its request id, and records its
@@ -63,6 +65,12 @@ impl GrpcUserService {
         let span = tracing::info_span!("grpc", request_id = %request_id, method);
         async {
             let started = Instant::now();
+            let call = async {
+                if !self.health.is_schema_current() {
+                    return Err(Error::SchemaOutdated);
+                }
+                call.await
+            };
             let result = call.await.map(Response::new).map_err(|error| to_status(method, error));
             let code = match &result {
                 Ok(_) => Code::Ok,
@@ -228,7 +236,7 @@ fn to_status(method: &str, error: Error) -> Status {
         }
         Error::NotFound(_) => Status::not_found(message),
         Error::IdempotencyKeyReused => Status::failed_precondition(message),
-        Error::Unavailable(_) => Status::unavailable(message),
+        Error::Unavailable(_) | Error::SchemaOutdated => Status::unavailable(message),
         Error::Internal(_) => Status::internal(message),
     }
 }

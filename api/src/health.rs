@@ -18,6 +18,9 @@ const CHECK_INTERVAL_NOT_READY: Duration = Duration::from_secs(1);
 /// Shared readiness state.
 pub struct Health {
     ready: AtomicBool,
+    /// Whether the last check found every migration applied; requests are
+    /// refused with 503 until it has, so none runs against an old schema.
+    schema_current: AtomicBool,
     shutting_down: AtomicBool,
     /// Why the service is not ready, in words safe to show to any caller.
     reason: Mutex<String>,
@@ -28,6 +31,7 @@ impl Health {
     pub fn new(reporter: HealthReporter) -> Self {
         Self {
             ready: AtomicBool::new(false),
+            schema_current: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             reason: Mutex::new("starting".to_owned()),
             reporter,
@@ -41,6 +45,10 @@ impl Health {
 
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn is_schema_current(&self) -> bool {
+        self.schema_current.load(Ordering::Acquire)
     }
 
     pub async fn reason(&self) -> String {
@@ -80,6 +88,13 @@ impl Health {
         let previous_reason = self.reason().await;
 
         let state = check_database(db).await;
+        if let Err((reason, _)) = &state
+            && reason.starts_with(SCHEMA_REASON_PREFIX)
+        {
+            self.schema_current.store(false, Ordering::Release);
+        } else if state.is_ok() {
+            self.schema_current.store(true, Ordering::Release);
+        }
         if let Err((reason, detail)) = &state
             && (was_ready || *reason != previous_reason)
         {
@@ -103,6 +118,8 @@ impl Health {
         })
     }
 }
+
+const SCHEMA_REASON_PREFIX: &str = "database schema";
 
 /// Returns a public reason and a detailed cause when the database is not usable.
 async fn check_database(db: &DatabaseConnection) -> Result<(), (String, String)> {

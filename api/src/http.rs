@@ -35,6 +35,7 @@ pub fn app(state: HttpState) -> impl Endpoint<Output = Response> {
 
     let body_limit = state.body_limit;
     let metrics = Arc::clone(&state.metrics);
+    let health = Arc::clone(&state.health);
     Route::new()
         .nest("/", api)
         .nest("/docs", docs)
@@ -47,7 +48,8 @@ pub fn app(state: HttpState) -> impl Endpoint<Output = Response> {
         .catch_all_error(|error| async move { into_status_response(error) })
         .around(move |endpoint, request| {
             let metrics = Arc::clone(&metrics);
-            async move { Ok(observe(endpoint, request, body_limit, &metrics).await) }
+            let health = Arc::clone(&health);
+            async move { Ok(observe(endpoint, request, body_limit, &metrics, &health).await) }
         })
 }
 
@@ -57,6 +59,7 @@ async fn observe<E: Endpoint<Output = Response>>(
     mut request: Request,
     body_limit: usize,
     metrics: &Metrics,
+    health: &Health,
 ) -> Response {
     use tracing::Instrument;
 
@@ -73,6 +76,9 @@ async fn observe<E: Endpoint<Output = Response>>(
     let span = tracing::info_span!("http", request_id = %request_id, method = %method, route);
 
     let mut response = async {
+        if route.starts_with("/v1/") && !health.is_schema_current() {
+            return crate::rest::error::ApiError(crate::domain::Error::SchemaOutdated).into_response();
+        }
         match limit_body(&mut request, body_limit).await {
             Ok(()) => endpoint.call(request).await.unwrap_or_else(into_status_response),
             Err(error) => into_status_response(error),

@@ -126,7 +126,7 @@ impl Application {
             .register_encoded_file_descriptor_set(crate::grpc::proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
-        let users = UserServiceServer::new(GrpcUserService::new(Arc::clone(&service), Arc::clone(&metrics)))
+        let users = UserServiceServer::new(GrpcUserService::new(Arc::clone(&service), Arc::clone(&metrics), Arc::clone(&health)))
             .max_decoding_message_size(settings.body_limit);
         let grpc_server = tonic::transport::Server::builder()
             .add_service(health_service)

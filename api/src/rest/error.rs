@@ -132,7 +132,7 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Status::new(code::FAILED_PRECONDITION, self.0.to_string()),
             ),
-            Error::Unavailable(_) => (
+            Error::Unavailable(_) | Error::SchemaOutdated => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Status::new(code::UNAVAILABLE, self.0.to_string()),
             ),
@@ -177,7 +177,7 @@ impl ApiResponse for ApiError {
                     status: Some(*status),
                     status_range: None,
                     content: vec![MetaMediaType {
-                        content_type: "application/json",
+                        content_type: "application/json; charset=utf-8",
                         schema: Status::schema_ref(),
                     }],
                     headers: vec![],
