@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use migration::settings::DatabaseSettings;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::Mutex;
 use tonic_health::ServingStatus;
@@ -14,6 +15,7 @@ use tonic_health::server::HealthReporter;
 
 const CHECK_INTERVAL_READY: Duration = Duration::from_secs(5);
 const CHECK_INTERVAL_NOT_READY: Duration = Duration::from_secs(1);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Shared readiness state.
 pub struct Health {
@@ -83,11 +85,11 @@ impl Health {
 
     /// Checks the database and the schema once and updates the state. Logs every
     /// change, with the detailed cause only in the log.
-    pub async fn check(&self, db: &DatabaseConnection) {
+    pub async fn check(&self, db: &DatabaseConnection, database: &DatabaseSettings) {
         let was_ready = self.is_ready();
         let previous_reason = self.reason().await;
 
-        let state = check_database(db).await;
+        let state = check_database(db, database).await;
         if let Err((reason, _)) = &state
             && reason.starts_with(SCHEMA_REASON_PREFIX)
         {
@@ -107,11 +109,15 @@ impl Health {
     }
 
     /// Re-checks readiness until shutdown begins.
-    pub fn spawn_watcher(self: &Arc<Self>, db: Arc<DatabaseConnection>) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_watcher(
+        self: &Arc<Self>,
+        db: Arc<DatabaseConnection>,
+        database: DatabaseSettings,
+    ) -> tokio::task::JoinHandle<()> {
         let health = Arc::clone(self);
         tokio::spawn(async move {
             while !health.shutting_down.load(Ordering::Acquire) {
-                health.check(&db).await;
+                health.check(&db, &database).await;
                 let interval = if health.is_ready() { CHECK_INTERVAL_READY } else { CHECK_INTERVAL_NOT_READY };
                 tokio::time::sleep(interval).await;
             }
@@ -122,9 +128,14 @@ impl Health {
 const SCHEMA_REASON_PREFIX: &str = "database schema";
 
 /// Returns a public reason and a detailed cause when the database is not usable.
-async fn check_database(db: &DatabaseConnection) -> Result<(), (String, String)> {
+async fn check_database(db: &DatabaseConnection, database: &DatabaseSettings) -> Result<(), (String, String)> {
     if let Err(error) = db.execute_unprepared("SELECT 1").await {
-        return Err(("database unreachable".to_owned(), one_line(&error)));
+        // A pool timeout hides the cause, so one direct connection finds it for the log.
+        let cause = match database.probe(PROBE_TIMEOUT).await {
+            Err(cause) => cause,
+            Ok(()) => one_line(&error),
+        };
+        return Err(("database unreachable".to_owned(), cause));
     }
     match migration::pending_migrations(db).await {
         Ok(pending) if pending.is_empty() => Ok(()),

@@ -65,7 +65,7 @@ impl Application {
         let reporter = tonic_health::server::HealthReporter::new();
         let db = Arc::new(db);
         let health = Arc::new(Health::new(reporter));
-        health.check(&db).await;
+        health.check(&db, &settings.database).await;
 
         Ok(Self {
             service: Arc::new(UserService::new(Store::new(Arc::clone(&db)))),
@@ -95,7 +95,7 @@ impl Application {
         let Self { settings, http_listener, grpc_listener, db, service, health, metrics } = self;
         let health_service = tonic_health::pb::health_server::HealthServer::new(health.grpc_service());
 
-        let watcher = health.spawn_watcher(Arc::clone(&db));
+        let watcher = health.spawn_watcher(Arc::clone(&db), settings.database.clone());
         let purger = spawn_key_purger(Arc::clone(&service));
 
         // Listeners stop when this flips to true, after readiness is off and the delay has passed.

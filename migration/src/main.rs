@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use migration::settings::{DatabaseArgs, DatabaseSettings, SettingsError, parse_duration};
 use migration::{Direction, Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{Database, DatabaseConnection};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
@@ -132,14 +132,13 @@ async fn wait_for_database(settings: &DatabaseSettings, wait_timeout: Duration) 
     let deadline = Instant::now() + wait_timeout;
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let attempt = async {
-            let db = Database::connect(settings.connect_options()).await?;
-            db.execute_unprepared("SELECT 1").await?;
-            Ok::<_, sea_orm::DbErr>(db)
-        };
-        let error = match attempt.await {
-            Ok(db) => return Ok(db),
-            Err(error) => one_line(&error),
+        let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+        let error = match settings.probe(remaining.min(MAX_BACKOFF)).await {
+            Ok(()) => match Database::connect(settings.connect_options()).await {
+                Ok(db) => return Ok(db),
+                Err(error) => one_line(&error),
+            },
+            Err(error) => error,
         };
 
         let now = Instant::now();

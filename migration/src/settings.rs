@@ -169,6 +169,28 @@ impl DatabaseSettings {
     }
 }
 
+impl DatabaseSettings {
+    /// Opens and closes one connection outside any pool, so a failure reports its
+    /// real cause (refused, unknown host, access denied) instead of a pool timeout.
+    pub async fn probe(&self, timeout: Duration) -> Result<(), String> {
+        use sea_orm::sqlx::{self, Connection};
+
+        let url = self.url();
+        let attempt = async {
+            match self.backend {
+                DbBackend::MySql => sqlx::MySqlConnection::connect(url).await?.close().await,
+                DbBackend::Postgres => sqlx::PgConnection::connect(url).await?.close().await,
+                _ => sqlx::SqliteConnection::connect(url).await?.close().await,
+            }
+        };
+        match tokio::time::timeout(timeout, attempt).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(error.to_string().split_whitespace().collect::<Vec<_>>().join(" ")),
+            Err(_) => Err(format!("no answer within {}", humantime::format_duration(timeout))),
+        }
+    }
+}
+
 /// Returns the URL with the password part replaced by `****`. Works on text that is
 /// not a valid URL as well, so even a rejected value can be shown in an error.
 pub fn mask_url(raw: &str) -> String {
