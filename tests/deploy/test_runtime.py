@@ -208,6 +208,7 @@ def check_server(binaries, objects, container, ports, server, log_path, hosts, *
     assert status == 200, f"readiness probe {readiness} returned {status}\n{log_tail(log_path)}"
     assert http_status(liveness) == 200, liveness
     assert http_status(f"http://{LOOPBACK}:{ports['http']}/docs") == 200, "Swagger UI named in NOTES.txt"
+    assert http_status(f"http://{LOOPBACK}:{ports['http']}/metrics") == 200, "path scraped by the ServiceMonitor"
 
     for pod in helm_test_pods(objects):
         args = [arg.replace(f"http://{service_host(objects)}:", f"http://{LOOPBACK}:") for arg in container_of(pod)["args"]]
