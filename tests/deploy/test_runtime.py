@@ -9,6 +9,8 @@ and the service must stop cleanly within the pod's grace period."""
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import subprocess
 import time
@@ -20,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from deploytools import RELEASE, deep_merge, manifests, one, render
+from deploytools import CHART_DIR, deep_merge, manifests, one, render
 from runtime import (
     LOOPBACK,
     Database,
@@ -407,3 +409,31 @@ def test_old_pods_stay_ready_after_newer_migration(binaries, tmp_path):
             server.wait(timeout=60)
     finally:
         database.drop()
+
+
+# Environment variable -> chart value that sets it, for the numeric settings
+# whose accepted range the binaries print in --help as "(MIN to MAX)".
+RANGED_SETTINGS = {
+    "HTTP_BODY_LIMIT": ("config", "httpBodyLimit"),
+    "DATABASE_MAX_CONNECTIONS": ("database", "maxConnections"),
+}
+
+
+def help_ranges(binary: Path) -> dict[str, tuple[int, int]]:
+    """Map each environment variable to the (min, max) range in the binary's --help."""
+    output = subprocess.run([str(binary), "--help"], capture_output=True, text=True, check=True).stdout
+    ranges = {}
+    for match in re.finditer(r"\((\d+) to (\d+)\)[^\[]*\[env: (\w+)=", output):
+        ranges[match.group(3)] = (int(match.group(1)), int(match.group(2)))
+    return ranges
+
+
+def test_schema_ranges_match_binaries(binaries):
+    schema = json.loads((CHART_DIR / "values.schema.json").read_text())
+    for binary in binaries.values():
+        for variable, (low, high) in help_ranges(binary).items():
+            assert variable in RANGED_SETTINGS, f"{binary.name} --help gives a range for {variable}, which the chart does not map"
+            section, key = RANGED_SETTINGS[variable]
+            bounds = schema["properties"][section]["properties"][key]
+
+            assert (bounds["minimum"], bounds["maximum"]) == (low, high), f"{section}.{key} vs {variable}"
