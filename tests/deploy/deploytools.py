@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
 import shutil
 import sys
 from pathlib import Path
@@ -219,3 +220,22 @@ def chart_kube_versions() -> tuple[str, str]:
     assert lower, f"kubeVersion {chart['kubeVersion']!r} has no lower bound"
     newest = kubernetes_validate.latest_version()
     return f"{lower.group(1)}.{lower.group(2)}.0", newest
+
+
+def kubernetes_validate(objects: list[dict[str, Any]], directory: Path) -> None:
+    """Run `kubernetes-validate --strict` on the objects for the oldest and
+    newest supported Kubernetes versions. ServiceMonitor is a CRD that the
+    Kubernetes schemas do not contain, so callers check it separately."""
+    validator = require_tool("kubernetes-validate")
+    core = [obj for obj in objects if obj["kind"] != "ServiceMonitor"]
+    path = directory / "manifests.yaml"
+    path.write_text(yaml.safe_dump_all(core))
+
+    for version in chart_kube_versions():
+        result = subprocess.run(
+            [validator, "--strict", "--quiet", "-k", version, str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, f"Kubernetes {version}:\n{result.stdout}{result.stderr}"

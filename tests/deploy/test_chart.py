@@ -21,6 +21,7 @@ from deploytools import (
     by_kind,
     chart_kube_versions,
     helm,
+    kubernetes_validate,
     manifests,
     one,
     render,
@@ -61,22 +62,8 @@ def test_lint_strict_per_scenario(scenario):
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_manifests_pass_kubernetes_validate_strict(scenario, tmp_path):
-    validator = require_tool("kubernetes-validate")
-    objects = manifests(render(SCENARIOS[scenario]), include_tests=True)
-    # ServiceMonitor is a CRD that the Kubernetes schemas do not contain;
-    # test_service_monitor_matches_service checks it instead.
-    core = [obj for obj in objects if obj["kind"] != "ServiceMonitor"]
-    path = tmp_path / f"{scenario}.yaml"
-    path.write_text(yaml.safe_dump_all(core))
-
-    for version in chart_kube_versions():
-        result = subprocess.run(
-            [validator, "--strict", "--quiet", "-k", version, str(path)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert result.returncode == 0, f"Kubernetes {version}:\n{result.stdout}{result.stderr}"
+    # test_service_monitor_matches_service checks the ServiceMonitor instead.
+    kubernetes_validate(manifests(render(SCENARIOS[scenario]), include_tests=True), tmp_path)
 
 
 def test_kubernetes_validate_rejects_unknown_field(tmp_path):

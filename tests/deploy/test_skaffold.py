@@ -17,6 +17,7 @@ from deploytools import (
     SHARED_SCHEMAS,
     SKAFFOLD_FILE,
     helm,
+    kubernetes_validate,
     manifests,
     one,
     render,
@@ -151,13 +152,14 @@ def test_skaffold_artifacts_use_dockerfile_targets():
 
 
 @pytest.mark.parametrize("profile", sorted(profile_configs()))
-def test_skaffold_profile_renders(profile):
+def test_skaffold_profile_renders(profile, tmp_path):
     config = profile_configs()[profile]
     values = release_values(config)
     (release,) = config["deploy"]["helm"]["releases"]
     helm().Chart.load(CHART_DIR).validate_schema(values)
 
-    objects = manifests(render(values, release=release["name"]))
+    objects = manifests(render(values, release=release["name"]), include_tests=True)
+    kubernetes_validate(objects, tmp_path)
     service = one(objects, "Service", "server")
     image = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
 
