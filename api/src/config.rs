@@ -24,7 +24,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Check a running instance: exit 0 when every URL answers 2xx and gRPC health is SERVING
+    /// Check a running instance: exit 0 when every URL returns 2xx and gRPC health is SERVING
     Healthcheck(HealthcheckArgs),
     /// Print the OpenAPI document of the REST API as YAML (the content of openapi.yaml)
     Openapi,
@@ -53,7 +53,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SHUTDOWN_DELAY", default_value = "5s")]
     pub shutdown_delay: String,
 
-    /// Longest wait for in-flight requests after the listeners close, e.g. 30s
+    /// Maximum wait for in-flight requests after the listeners close, e.g. 30s
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s")]
     pub shutdown_timeout: String,
 
@@ -63,7 +63,7 @@ pub struct ServeArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct HealthcheckArgs {
-    /// URL that must answer 2xx, such as http://127.0.0.1:8080/readyz (repeatable)
+    /// URL that must return 2xx, such as http://127.0.0.1:8080/readyz (repeatable)
     #[arg(long = "http-url")]
     pub http_urls: Vec<String>,
 
@@ -75,7 +75,7 @@ pub struct HealthcheckArgs {
     #[arg(long, default_value = "")]
     pub grpc_service: String,
 
-    /// Longest wait for each check, e.g. 5s
+    /// Maximum wait for each check, e.g. 5s
     #[arg(long, default_value = "5s")]
     pub timeout: String,
 }

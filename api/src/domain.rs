@@ -144,8 +144,8 @@ impl NewUser {
         }
     }
 
-    /// Hex SHA-256 of the normalised input, which tells an idempotent retry
-    /// (same hash) from a reused key (different hash).
+    /// Returns the hex SHA-256 of the normalised input, which distinguishes an
+    /// idempotent retry (same hash) from a reused key (different hash).
     pub fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};
 
@@ -352,7 +352,7 @@ impl Error {
         Self::InvalidArgument(violations)
     }
 
-    /// One invalid-argument error about a whole request.
+    /// Builds an invalid-argument error with a single field violation.
     pub fn invalid_request(field: &str, description: impl Into<String>) -> Self {
         Self::InvalidArgument(vec![FieldViolation::new(field, description)])
     }

@@ -1,4 +1,4 @@
-//! Readiness: the service is ready only while the database answers, every
+//! Readiness: the service is ready only while the database accepts queries, every
 //! migration the binary was built with is applied, and no shutdown has begun.
 //! A background task re-checks this and mirrors it into the gRPC health service
 //! (for `""` and the user service), while `/healthz` only says the process runs.
@@ -24,7 +24,7 @@ pub struct Health {
     /// refused with 503 until it has, so none runs against an old schema.
     schema_current: AtomicBool,
     shutting_down: AtomicBool,
-    /// Why the service is not ready, in words safe to show to any caller.
+    /// Reason the service is not ready, in words safe to show to any caller.
     reason: Mutex<String>,
     reporter: HealthReporter,
 }

@@ -150,7 +150,7 @@ fn route_label(path: &str) -> &'static str {
     }
 }
 
-/// Liveness: 200 while the process can answer at all.
+/// Liveness: 200 while the process can serve requests at all.
 #[handler]
 fn healthz() -> Response {
     json_response(StatusCode::OK, serde_json::json!({"status": "ok"}))

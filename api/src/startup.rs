@@ -22,7 +22,7 @@ use crate::store::Store;
 
 /// How often expired idempotency keys are deleted.
 const KEY_PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
-/// Longest wait for the migration lock when the embedded database migrates at start.
+/// Maximum wait for the migration lock when the embedded database migrates at start.
 const STARTUP_MIGRATION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A built service with both listeners bound.

@@ -56,7 +56,7 @@ pub fn log_error(error: &Error) {
     match error {
         Error::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "request failed"),
         Error::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "database unavailable"),
-        Error::SchemaOutdated => tracing::warn!("request refused: the database schema is not migrated yet"),
+        Error::SchemaOutdated => tracing::warn!("request rejected: the database schema is not migrated yet"),
         other => tracing::info!(error = %other, "request rejected"),
     }
 }

@@ -22,7 +22,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
 
-    /// Longest wait for the database to accept connections and for the migration lock,
+    /// Maximum wait for the database to accept connections and for the migration lock,
     /// e.g. 30s or 2m
     #[arg(long, env = "DATABASE_WAIT_TIMEOUT", default_value = "120s", global = true)]
     wait_timeout: String,
@@ -126,7 +126,7 @@ async fn print_status(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
     Ok(())
 }
 
-/// Connects and pings until the database answers, doubling the pause after each
+/// Connects until the database accepts a connection, doubling the pause after each
 /// failure up to `MAX_BACKOFF`, and fails once `wait_timeout` has passed.
 async fn wait_for_database(settings: &DatabaseSettings, wait_timeout: Duration) -> Result<DatabaseConnection, String> {
     let deadline = Instant::now() + wait_timeout;

@@ -1,7 +1,7 @@
 //! Database settings shared by the service and the migration binary: one URL, or
 //! the Go service's `DATABASE_DRIVER`/`HOST`/`PORT`/`NAME`/`USERNAME`/`PASSWORD`
 //! parts, plus pool limits. Values are checked once here, and every error names
-//! the setting, shows its value with the password masked, and says what is accepted.
+//! the setting, shows its value with the password masked, and lists what is accepted.
 
 use std::time::Duration;
 
@@ -54,13 +54,13 @@ pub struct DatabaseArgs {
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value = "10")]
     pub database_max_connections: String,
 
-    /// Longest wait for a free pooled connection before a request fails with 503, e.g. 3s or 500ms
+    /// Maximum wait for a free pooled connection before a request fails with 503, e.g. 3s or 500ms
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT", default_value = "3s")]
     pub database_acquire_timeout: String,
 }
 
 /// A configuration value that was rejected. Its message is one line that names
-/// the setting, shows the value (passwords masked) and says what is accepted.
+/// the setting, shows the value (passwords masked) and lists what is accepted.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct SettingsError(pub String);
@@ -155,8 +155,8 @@ impl DatabaseSettings {
         self.url.expose_secret()
     }
 
-    /// Builds SeaORM connection options: a pool that never waits longer than the
-    /// acquire timeout and logs statements only at debug level.
+    /// Builds SeaORM connection options: a pool whose requests wait at most the
+    /// acquire timeout for a connection, logging statements only at debug level.
     pub fn connect_options(&self) -> ConnectOptions {
         let mut options = ConnectOptions::new(self.url().to_owned());
         options
@@ -239,7 +239,7 @@ fn parse_url(raw: &str) -> Result<(String, DbBackend), SettingsError> {
     if backend != DbBackend::Sqlite && url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("missing host"));
     }
-    // sqlx knows MariaDB by the mysql scheme only.
+    // sqlx accepts MariaDB URLs only with the mysql scheme.
     let normalised = match raw.strip_prefix("mariadb:") {
         Some(rest) => format!("mysql:{rest}"),
         None => raw.to_owned(),

@@ -3,7 +3,7 @@
 //! loopback ports with real HTTP and gRPC clients pointed at it.
 //!
 //! MySQL and PostgreSQL tests run when `TEST_MYSQL_URL` or `TEST_POSTGRES_URL`
-//! holds a server URL with rights to create databases, such as
+//! contains a server URL with rights to create databases, such as
 //! `mysql://root@127.0.0.1:3306` or `postgres://postgres@127.0.0.1:5432`;
 //! without it they print that they were skipped and pass.
 
