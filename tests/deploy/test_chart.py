@@ -394,3 +394,16 @@ def test_schema_describes_every_default():
     walk(defaults, schema, "")
 
     assert missing_keys == []
+
+
+def test_values_schema_is_valid_json_schema():
+    checker = require_tool("check-jsonschema")
+
+    result = subprocess.run(
+        [checker, "--check-metaschema", str(CHART_DIR / "values.schema.json")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
