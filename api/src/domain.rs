@@ -343,6 +343,8 @@ pub enum Error {
     Unavailable(#[source] anyhow::Error),
     #[error("service not ready: the database schema is not migrated yet, retry later")]
     SchemaOutdated,
+    #[error("request is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }

@@ -47,16 +47,24 @@ pub struct GrpcUserService {
     service: Arc<UserService>,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    /// Largest accepted request message in bytes; tonic's own decoding limit is
+    /// set higher, because it rejects with OUT_OF_RANGE instead of RESOURCE_EXHAUSTED.
+    message_limit: usize,
 }
 
 impl GrpcUserService {
-    pub fn new(service: Arc<UserService>, metrics: Arc<Metrics>, health: Arc<Health>) -> Self {
-        Self { service, metrics, health }
+    pub fn new(service: Arc<UserService>, metrics: Arc<Metrics>, health: Arc<Health>, message_limit: usize) -> Self {
+        Self { service, metrics, health, message_limit }
     }
 
     /// Runs one call inside a span carrying its request id, and records its
-    /// outcome and latency.
-    async fn observe<T, F>(&self, method: &'static str, request_id: String, call: F) -> Result<Response<T>, Status>
+    /// outcome and latency. `message_len` is the encoded size of the request.
+    async fn observe<T, F>(
+        &self,
+        method: &'static str,
+        (request_id, message_len): (String, usize),
+        call: F,
+    ) -> Result<Response<T>, Status>
     where
         F: Future<Output = Result<T, Error>>,
     {
@@ -66,6 +74,9 @@ impl GrpcUserService {
         async {
             let started = Instant::now();
             let call = async {
+                if message_len > self.message_limit {
+                    return Err(Error::PayloadTooLarge { limit: self.message_limit });
+                }
                 if !self.health.is_schema_current() {
                     return Err(Error::SchemaOutdated);
                 }
@@ -90,22 +101,25 @@ impl GrpcUserService {
     }
 }
 
-fn request_id<T>(request: &Request<T>) -> String {
-    request
+/// Returns the request id (from `x-request-id` metadata, or new) and the encoded
+/// size of the request message.
+fn request_info<T: prost::Message>(request: &Request<T>) -> (String, usize) {
+    let request_id = request
         .metadata()
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())
         .filter(|value| crate::telemetry::is_valid_request_id(value))
         .map(str::to_owned)
-        .unwrap_or_else(crate::telemetry::new_request_id)
+        .unwrap_or_else(crate::telemetry::new_request_id);
+    (request_id, request.get_ref().encoded_len())
 }
 
 #[tonic::async_trait]
 impl pb::user_service_server::UserService for GrpcUserService {
     async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> Result<Response<pb::CreateUserResponse>, Status> {
-        let request_id = request_id(&request);
+        let info = request_info(&request);
         let message = request.into_inner();
-        self.observe("CreateUser", request_id, async {
+        self.observe("CreateUser", info, async {
             let idempotency_key = domain::parse_idempotency_key("request_id", &message.request_id)?;
             let user = message.user.ok_or_else(|| Error::invalid_request("user", "is required"))?;
             let new_user = NewUser::from_json(&serde_json::json!({"name": user.name, "type": user.r#type}))?;
@@ -117,9 +131,9 @@ impl pb::user_service_server::UserService for GrpcUserService {
     }
 
     async fn get_users(&self, request: Request<pb::GetUsersRequest>) -> Result<Response<pb::GetUsersResponse>, Status> {
-        let request_id = request_id(&request);
+        let info = request_info(&request);
         let message = request.into_inner();
-        self.observe("GetUsers", request_id, async {
+        self.observe("GetUsers", info, async {
             let filter = match message.r#type {
                 0 => None,
                 number => Some(UserType::parse_number(number).map_err(|description| Error::invalid_request("type", description))?),
@@ -136,9 +150,9 @@ impl pb::user_service_server::UserService for GrpcUserService {
     }
 
     async fn get_user(&self, request: Request<pb::GetUserRequest>) -> Result<Response<pb::GetUserResponse>, Status> {
-        let request_id = request_id(&request);
+        let info = request_info(&request);
         let message = request.into_inner();
-        self.observe("GetUser", request_id, async {
+        self.observe("GetUser", info, async {
             let id = domain::parse_id("id", &message.id)?;
             let user = self.service.get(id).await?;
             Ok(pb::GetUserResponse { user: Some(to_message(user)) })
@@ -147,9 +161,9 @@ impl pb::user_service_server::UserService for GrpcUserService {
     }
 
     async fn update_user(&self, request: Request<pb::UpdateUserRequest>) -> Result<Response<pb::UpdateUserResponse>, Status> {
-        let request_id = request_id(&request);
+        let info = request_info(&request);
         let message = request.into_inner();
-        self.observe("UpdateUser", request_id, async {
+        self.observe("UpdateUser", info, async {
             let id = domain::parse_id("id", &message.id)?;
             let patch = to_patch(message.user.unwrap_or_default(), message.update_mask)?;
 
@@ -160,9 +174,9 @@ impl pb::user_service_server::UserService for GrpcUserService {
     }
 
     async fn delete_user(&self, request: Request<pb::DeleteUserRequest>) -> Result<Response<pb::DeleteUserResponse>, Status> {
-        let request_id = request_id(&request);
+        let info = request_info(&request);
         let message = request.into_inner();
-        self.observe("DeleteUser", request_id, async {
+        self.observe("DeleteUser", info, async {
             let id = domain::parse_id("id", &message.id)?;
             self.service.delete(id).await?;
             Ok(pb::DeleteUserResponse {})
@@ -237,6 +251,7 @@ fn to_status(method: &str, error: Error) -> Status {
         Error::NotFound(_) => Status::not_found(message),
         Error::IdempotencyKeyReused => Status::failed_precondition(message),
         Error::Unavailable(_) | Error::SchemaOutdated => Status::unavailable(message),
+        Error::PayloadTooLarge { .. } => Status::resource_exhausted(message),
         Error::Internal(_) => Status::internal(message),
     }
 }

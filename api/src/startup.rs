@@ -22,6 +22,9 @@ use crate::store::Store;
 
 /// How often expired idempotency keys are deleted.
 const KEY_PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// Hard cap on a decoded gRPC message; smaller limits are checked by the service
+/// itself so that clients get RESOURCE_EXHAUSTED.
+const GRPC_DECODING_LIMIT: usize = 4 * 1024 * 1024;
 /// Maximum wait for the migration lock when the embedded database migrates at start.
 const STARTUP_MIGRATION_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -126,8 +129,13 @@ impl Application {
             .register_encoded_file_descriptor_set(crate::grpc::proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
-        let users = UserServiceServer::new(GrpcUserService::new(Arc::clone(&service), Arc::clone(&metrics), Arc::clone(&health)))
-            .max_decoding_message_size(settings.body_limit);
+        let users = UserServiceServer::new(GrpcUserService::new(
+            Arc::clone(&service),
+            Arc::clone(&metrics),
+            Arc::clone(&health),
+            settings.body_limit,
+        ))
+        .max_decoding_message_size(settings.body_limit.max(GRPC_DECODING_LIMIT));
         let grpc_server = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection_v1)

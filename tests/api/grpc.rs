@@ -17,6 +17,7 @@ on_every_backend!(
     grpc_rejects_bad_input_with_field_violations,
     grpc_request_id_makes_create_idempotent,
     grpc_health_follows_readiness,
+    grpc_rejects_oversized_message,
 );
 
 fn write(name: &str, user_type: UserType) -> Option<UserWrite> {
@@ -220,4 +221,21 @@ async fn grpc_health_follows_readiness(backend: Backend) {
     }
     let unknown = health.check(HealthCheckRequest { service: "no.such.Service".to_owned() }).await.unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
+}
+
+async fn grpc_rejects_oversized_message(backend: Backend) {
+    let Some(app) = crate::helpers::spawn_app_with(backend, crate::helpers::AppOptions { body_limit: 4096, ..Default::default() }).await
+    else {
+        return;
+    };
+    let mut client = app.grpc().await;
+
+    let status = client
+        .create_user(pb::CreateUserRequest { user: write(&"x".repeat(5000), UserType::Admin), request_id: String::new() })
+        .await
+        .unwrap_err();
+
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(status.message(), "request is larger than the limit of 4096 bytes");
+    assert_eq!(app.user_count().await, 0);
 }
