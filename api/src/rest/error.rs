@@ -1,8 +1,8 @@
 //! The REST error body, in the google.rpc.Status shape that grpc-gateway clients
-//! already parse, and the one place where errors become HTTP responses: domain
-//! errors through [`ApiError`], and everything poem or poem-openapi rejects
-//! before a handler runs (bad JSON, wrong media type, bad parameters, unknown
-//! routes, oversized bodies) through [`into_status_response`].
+//! already parse. This is the one place where errors become HTTP responses.
+//! Domain errors go through [`ApiError`]. Everything that poem or poem-openapi
+//! rejects before a handler runs (bad JSON, wrong media type, bad parameters,
+//! unknown routes, oversized bodies) goes through [`into_status_response`].
 
 use poem::error::ResponseError;
 use poem::http::StatusCode;
@@ -57,7 +57,7 @@ pub struct BadRequestDetail {
 pub struct FieldViolationBody {
     /// Field name as sent by the client, such as `name`, `type` or `pageSize`.
     pub field: String,
-    /// What is wrong and what is accepted.
+    /// Description of the problem and of the accepted values.
     pub description: String,
 }
 
@@ -135,6 +135,10 @@ impl ApiError {
             Error::Unavailable(_) | Error::SchemaOutdated => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Status::new(code::UNAVAILABLE, self.0.to_string()),
+            ),
+            Error::PayloadTooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Status::new(code::RESOURCE_EXHAUSTED, self.0.to_string()),
             ),
             Error::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
