@@ -8,21 +8,25 @@ mod schema;
 
 use std::sync::Arc;
 
+use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi, OpenApiService, Tags};
+use poem_openapi::{ApiResponse, LicenseObject, OpenApi, OpenApiService, Tags};
 use uuid::Uuid;
 
 use crate::domain::{self, ListQuery, NewUser, UserPatch, UserType};
 use crate::service::UserService;
 use error::ApiError;
-use schema::{JsonBody, ListUsersResponse, UserBody, UserCreate, UserUpdate};
+use schema::{JsonBody, ListUsersResponse, UserBody, UserCreate, UserTypeFilter, UserUpdate};
 
 #[derive(Tags)]
 enum ApiTags {
     /// Create, read, list, update and delete users.
     Users,
 }
+
+/// Header that makes a create request safe to retry.
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
 /// The users REST API.
 pub struct UsersApi {
@@ -68,20 +72,26 @@ impl UsersApi {
     /// Create a user
     ///
     /// Creates a user from a name and a type. `type` accepts the enum name or its
-    /// number (`1` or `2`). Send an `Idempotency-Key` to make retries safe: a retry
+    /// number (`1` or `2`). Send an `Idempotency-Key` to make retries safe. A retry
     /// with the same key and body returns the first result without creating a
-    /// second user, and the same key with another body is rejected with 422.
+    /// second user, even if that user was deleted since. The same key with another
+    /// body is rejected with 422.
     #[oai(path = "/users", method = "post", operation_id = "CreateUser")]
     async fn create_user(
         &self,
         body: Json<JsonBody<UserCreate>>,
         /// Client-chosen key that makes retries safe: 1 to 255 printable ASCII
-        /// characters, kept for 24 hours.
-        #[oai(name = "Idempotency-Key")]
-        idempotency_key: Header<Option<String>>,
+        /// characters without spaces, kept for at least 24 hours. An empty value
+        /// counts as no key.
+        #[oai(name = "Idempotency-Key", validator(max_length = 255, pattern = "^[!-~]*$"))]
+        _idempotency_key: Header<Option<String>>,
+        request: &Request,
     ) -> Result<CreateUserResponse, ApiError> {
-        let idempotency_key = match idempotency_key.0.as_deref() {
-            Some(raw) => domain::parse_idempotency_key("Idempotency-Key", raw)?,
+        // The key is read from the raw request: the `Header` parameter above only
+        // documents it, because poem-openapi drops a value with bytes outside
+        // visible ASCII, and a dropped key would turn a retry into a second user.
+        let idempotency_key = match request.headers().get(IDEMPOTENCY_KEY) {
+            Some(raw) => domain::parse_idempotency_key(IDEMPOTENCY_KEY, &String::from_utf8_lossy(raw.as_bytes()))?,
             None => None,
         };
         let new_user = NewUser::from_json(&body.0.0)?;
@@ -94,8 +104,9 @@ impl UsersApi {
     /// List users
     ///
     /// Lists users in creation order, one page at a time. Pass the response's
-    /// `nextPageToken` as `pageToken` to get the next page; an empty
-    /// `nextPageToken` marks the last page.
+    /// `nextPageToken` as `pageToken` to get the next page, with the same `type`
+    /// filter. An empty `nextPageToken` marks the last page. A page token that this
+    /// service did not issue is rejected with 400.
     #[oai(path = "/users", method = "get", operation_id = "ListUsers")]
     async fn list_users(
         &self,
@@ -107,10 +118,10 @@ impl UsersApi {
         page_token: Query<Option<String>>,
         /// Only users of this type: `USER_TYPE_ADMIN` or `USER_TYPE_USER` (the numbers 1 and 2 are accepted too).
         #[oai(name = "type")]
-        user_type: Query<Option<String>>,
+        user_type: Query<Option<UserTypeFilter>>,
     ) -> Result<ListUsersResult, ApiError> {
-        let filter = match user_type.0.as_deref() {
-            Some(raw) => Some(parse_type_filter(raw)?),
+        let filter = match user_type.0 {
+            Some(raw) => Some(parse_type_filter(&raw.0)?),
             None => None,
         };
         let query = ListQuery::parse(page_size.0, page_token.0.as_deref(), filter)?;
@@ -120,6 +131,8 @@ impl UsersApi {
     }
 
     /// Get a user
+    ///
+    /// Returns the user with this id.
     #[oai(path = "/users/:id", method = "get", operation_id = "GetUser")]
     async fn get_user(
         &self,
@@ -150,6 +163,9 @@ impl UsersApi {
     }
 
     /// Delete a user
+    ///
+    /// Deletes the user with this id. Deleting a user that does not exist, or no
+    /// longer exists, returns 404.
     #[oai(path = "/users/:id", method = "delete", operation_id = "DeleteUser")]
     async fn delete_user(
         &self,
@@ -179,6 +195,7 @@ pub fn openapi_service(service: Arc<UserService>) -> OpenApiService<UsersApi, ()
              gRPC as `com.example.user.service.v1.UserService`. Errors use the google.rpc.Status \
              shape: `{\"code\", \"message\", \"details\"}`.",
         )
+        .license(LicenseObject::new("Apache-2.0").url("https://www.apache.org/licenses/LICENSE-2.0"))
         .server("/")
 }
 
