@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use poem::http::{HeaderValue, StatusCode};
 use poem::web::Data;
-use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, handler};
+use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler};
 use sea_orm::DatabaseConnection;
 
 use crate::health::Health;
@@ -39,11 +39,11 @@ pub fn app(state: HttpState) -> impl Endpoint<Output = Response> {
     Route::new()
         .nest("/", api)
         .nest("/docs", docs)
-        .at("/openapi.json", spec_json)
-        .at("/openapi.yaml", spec_yaml)
-        .at("/healthz", healthz)
-        .at("/readyz", readyz)
-        .at("/metrics", metrics_endpoint)
+        .at("/openapi.json", get(spec_json))
+        .at("/openapi.yaml", get(spec_yaml))
+        .at("/healthz", get(healthz))
+        .at("/readyz", get(readyz))
+        .at("/metrics", get(metrics_endpoint))
         .data(state)
         .catch_all_error(|error| async move { into_status_response(error) })
         .around(move |endpoint, request| {
@@ -88,6 +88,11 @@ async fn observe<E: Endpoint<Output = Response>>(
     .await;
 
     let status = response.status();
+    if status == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(allowed) = allowed_methods(route)
+    {
+        response.headers_mut().insert(poem::http::header::ALLOW, HeaderValue::from_static(allowed));
+    }
     let elapsed = started.elapsed();
     metrics.observe_http(&method, route, status.as_u16(), elapsed);
     span.in_scope(|| {
@@ -147,6 +152,16 @@ fn route_label(path: &str) -> &'static str {
             "/v1/users/{id}"
         }
         _ => "unmatched",
+    }
+}
+
+/// Returns the methods a route serves, for the `Allow` header of a 405 response.
+fn allowed_methods(route: &str) -> Option<&'static str> {
+    match route {
+        "/v1/users" => Some("GET, POST"),
+        "/v1/users/{id}" => Some("GET, PATCH, DELETE"),
+        "unmatched" => None,
+        _ => Some("GET"),
     }
 }
 

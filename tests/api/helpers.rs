@@ -257,17 +257,6 @@ impl TestApp {
     pub async fn user_count(&self) -> i64 {
         count_rows(&self.db, "users").await
     }
-
-    /// Stops the service and returns the server task's result.
-    pub async fn stop(mut self) -> Result<(), String> {
-        if let Some(sender) = self.shutdown.take() {
-            let _ = sender.send(());
-        }
-        match self.server.take() {
-            Some(server) => server.await.map_err(|error| error.to_string())?,
-            None => Ok(()),
-        }
-    }
 }
 
 impl Drop for TestApp {

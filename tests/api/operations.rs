@@ -144,12 +144,12 @@ struct Process {
 }
 
 impl Process {
+    /// Starts the binary on ports the kernel picks, and reads the bound HTTP
+    /// address from its "usersvc listening" log line.
     fn start(env: &[(&str, &str)]) -> Self {
-        let http_port = free_port();
-        let grpc_port = free_port();
         let mut child = usersvc()
-            .env("HTTP_ADDR", format!("127.0.0.1:{http_port}"))
-            .env("GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
+            .env("HTTP_ADDR", "127.0.0.1:0")
+            .env("GRPC_ADDR", "127.0.0.1:0")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -166,7 +166,21 @@ impl Process {
                 }
             });
         }
-        Self { child, output, http: format!("http://127.0.0.1:{http_port}") }
+
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let http = loop {
+            let text = output.lock().unwrap().clone();
+            let listening = text
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .find(|line| line["message"] == "usersvc listening");
+            if let Some(line) = listening {
+                break format!("http://{}", line["http"].as_str().unwrap());
+            }
+            assert!(Instant::now() < deadline, "usersvc did not start listening; output:\n{text}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Self { child, output, http }
     }
 
     async fn status(&self, path: &str) -> Option<u16> {
@@ -267,4 +281,24 @@ async fn unreachable_database_is_not_ready_and_masked() {
     assert!(output.contains("mysql://root:****@127.0.0.1:1/users"), "{output}");
     assert!(!output.contains("hunter2"), "the password never reaches the logs:\n{output}");
     assert!(output.contains("\"reason\":\"database unreachable\""), "{output}");
+}
+
+#[tokio::test]
+async fn unsupported_method_lists_allowed_ones() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+
+    for (method, path, allowed) in [
+        ("PUT", "/v1/users", "GET, POST"),
+        ("POST", "/v1/users/0190b5a6-7d3e-7c6a-9f51-0c2d3e4f5a6b", "GET, PATCH, DELETE"),
+        ("DELETE", "/healthz", "GET"),
+    ] {
+        let response = app
+            .http
+            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        assert_eq!(response.headers()["allow"], allowed, "{method} {path}");
+    }
 }
