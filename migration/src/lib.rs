@@ -37,9 +37,55 @@ pub enum Direction {
     Down,
 }
 
-/// Returns the names of the migrations that the database has not applied yet,
-/// without creating the migration table.
+/// Which migrations a database has applied, compared with the ones this binary
+/// was built with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SchemaState {
+    /// Migrations of this binary that the database has applied.
+    pub applied: Vec<String>,
+    /// Migrations of this binary that the database has not applied yet.
+    pub pending: Vec<String>,
+    /// Migrations the database has applied that this binary does not know: a
+    /// newer release migrated it. Every migration only adds to the schema that
+    /// older releases use, so an older binary can still serve it.
+    pub unknown: Vec<String>,
+}
+
+/// Reads the schema state without creating the migration table, so it works with
+/// a read-only database user and never writes.
+pub async fn schema_state<C>(db: &C) -> Result<SchemaState, DbErr>
+where
+    C: sea_orm::ConnectionTrait,
+    for<'c> &'c C: IntoSchemaManagerConnection<'c>,
+{
+    use sea_orm::Statement;
+
+    let known: Vec<String> = Migrator::migrations().iter().map(|migration| migration.name().to_owned()).collect();
+    let manager = SchemaManager::new(db);
+    if !manager.has_table("seaql_migrations").await? {
+        return Ok(SchemaState { pending: known, ..SchemaState::default() });
+    }
+
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), "SELECT version FROM seaql_migrations"))
+        .await?;
+    let recorded: Vec<String> = rows
+        .iter()
+        .map(|row| row.try_get::<String>("", "version"))
+        .collect::<Result<_, _>>()?;
+
+    let (applied, pending) = known.into_iter().partition(|name| recorded.contains(name));
+    let applied_list: &Vec<String> = &applied;
+    let unknown = recorded
+        .iter()
+        .filter(|name| !applied_list.contains(name))
+        .cloned()
+        .collect();
+    Ok(SchemaState { applied, pending, unknown })
+}
+
+/// Returns the names of this binary's migrations that the database has not
+/// applied yet, without creating the migration table.
 pub async fn pending_migrations(db: &sea_orm::DatabaseConnection) -> Result<Vec<String>, DbErr> {
-    let pending = Migrator::get_pending_migrations_read_only(db).await?;
-    Ok(pending.iter().map(|migration| migration.name().to_owned()).collect())
+    Ok(schema_state(db).await?.pending)
 }

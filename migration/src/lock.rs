@@ -84,7 +84,11 @@ pub async fn run(db: &DatabaseConnection, direction: Direction, lock_timeout: Du
             };
             let transaction = db.begin_with_options(options).await?;
             match direction {
-                Direction::Up => Migrator::up(&transaction, None).await?,
+                Direction::Up => {
+                    if check_up_needed(&transaction).await? {
+                        Migrator::up(&transaction, None).await?;
+                    }
+                }
                 Direction::Down => Migrator::down(&transaction, Some(1)).await?,
             }
             transaction.commit().await
@@ -95,8 +99,40 @@ pub async fn run(db: &DatabaseConnection, direction: Direction, lock_timeout: Du
 
 async fn migrate(db: &DatabaseConnection, direction: Direction) -> Result<(), DbErr> {
     match direction {
-        Direction::Up => Migrator::up(db, None).await,
+        Direction::Up => {
+            if check_up_needed(db).await? {
+                Migrator::up(db, None).await?;
+            }
+            Ok(())
+        }
         Direction::Down => Migrator::down(db, Some(1)).await,
+    }
+}
+
+/// Decides whether `up` has work to do. A database that a newer release already
+/// migrated further is left alone, so rolling back to an older release works.
+async fn check_up_needed<C>(db: &C) -> Result<bool, DbErr>
+where
+    C: sea_orm::ConnectionTrait,
+    for<'c> &'c C: sea_orm_migration::IntoSchemaManagerConnection<'c>,
+{
+    let state = crate::schema_state(db).await?;
+    match (state.pending.is_empty(), state.unknown.is_empty()) {
+        (true, true) => Ok(false),
+        (true, false) => {
+            tracing::info!(
+                newer = state.unknown.join(", "),
+                "the database schema is newer than this binary; nothing to apply"
+            );
+            Ok(false)
+        }
+        (false, true) => Ok(true),
+        (false, false) => Err(DbErr::Migration(format!(
+            "the database has migrations this binary does not know ({}) but lacks some it knows ({}); \
+             run the usersvc-migration of the release that applied them",
+            state.unknown.join(", "),
+            state.pending.join(", ")
+        ))),
     }
 }
 

@@ -16,6 +16,7 @@ on_every_backend!(
     every_migration_reverts,
     concurrent_runs_apply_each_migration_once,
     service_waits_for_migrated_schema,
+    newer_schema_keeps_older_binary_working,
 );
 
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -166,4 +167,25 @@ async fn service_waits_for_migrated_schema(backend: Backend) {
     app.wait_for_readiness(200, Duration::from_secs(10)).await;
     let created = app.post_json(&json!({"name": "Later", "type": 1})).await;
     assert_eq!(created.status(), 201);
+}
+
+async fn newer_schema_keeps_older_binary_working(backend: Backend) {
+    let Some(database) = TestDatabase::create(backend).await else { return };
+    database.migrate().await;
+    let db = database.connect().await;
+    // A migration that a newer release applied and this binary does not know.
+    db.execute_unprepared("INSERT INTO seaql_migrations (version, applied_at) VALUES ('m20991231_000001_from_the_future', 0)")
+        .await
+        .unwrap();
+
+    let state = migration::schema_state(&db).await.unwrap();
+    assert!(state.pending.is_empty(), "{state:?}");
+    assert_eq!(state.unknown, vec!["m20991231_000001_from_the_future".to_owned()]);
+    migration::run(&db, Direction::Up, LOCK_TIMEOUT).await.expect("up on a newer schema is a no-op");
+    assert_eq!(count_rows(&db, "seaql_migrations").await, 4);
+    db.close().await.ok();
+
+    let app = start(database, AppOptions { migrate: false, ..AppOptions::default() }).await;
+    app.wait_for_readiness(200, Duration::from_secs(10)).await;
+    assert_eq!(app.post_json(&json!({"name": "Still served", "type": 1})).await.status(), 201);
 }
