@@ -132,7 +132,7 @@ async fn check_database(db: &DatabaseConnection, database: &DatabaseSettings) ->
     if let Err(error) = db.execute_unprepared("SELECT 1").await {
         // A pool timeout hides the cause, so one direct connection finds it for the log.
         let cause = match database.probe(PROBE_TIMEOUT).await {
-            Err(cause) => cause,
+            Err(cause) => cause.message,
             Ok(()) => one_line(&error),
         };
         return Err(("database unreachable".to_owned(), cause));

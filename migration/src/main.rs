@@ -24,7 +24,7 @@ struct Cli {
 
     /// Maximum wait for the database to accept connections and for the migration lock,
     /// e.g. 30s or 2m
-    #[arg(long, env = "DATABASE_WAIT_TIMEOUT", default_value = "120s", global = true)]
+    #[arg(long = "database-wait-timeout", env = "DATABASE_WAIT_TIMEOUT", default_value = "120s", global = true)]
     wait_timeout: String,
 
     /// Log format: text or json [default: text on a terminal, json otherwise]
@@ -85,7 +85,7 @@ fn configure(cli: &Cli) -> Result<(DatabaseSettings, Duration), SettingsError> {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
-        builder.json().init();
+        builder.json().flatten_event(true).init();
     } else {
         builder.init();
     }
@@ -127,7 +127,8 @@ async fn print_status(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
 }
 
 /// Connects until the database accepts a connection, doubling the pause after each
-/// failure up to `MAX_BACKOFF`, and fails once `wait_timeout` has passed.
+/// failure up to `MAX_BACKOFF`. Fails once `wait_timeout` has passed, or at once
+/// when the server rejects the credentials.
 async fn wait_for_database(settings: &DatabaseSettings, wait_timeout: Duration) -> Result<DatabaseConnection, String> {
     let deadline = Instant::now() + wait_timeout;
     let mut backoff = FIRST_BACKOFF;
@@ -138,7 +139,13 @@ async fn wait_for_database(settings: &DatabaseSettings, wait_timeout: Duration) 
                 Ok(db) => return Ok(db),
                 Err(error) => one_line(&error),
             },
-            Err(error) => error,
+            Err(error) if error.credentials_rejected => {
+                return Err(format!(
+                    "database {} rejected the user name or password: {error}",
+                    settings.masked_url
+                ));
+            }
+            Err(error) => error.message,
         };
 
         let now = Instant::now();

@@ -54,7 +54,8 @@ pub struct DatabaseArgs {
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value = "10")]
     pub database_max_connections: String,
 
-    /// Maximum wait for a free pooled connection before a request fails with 503, e.g. 3s or 500ms
+    /// Maximum wait for a free pooled connection, e.g. 3s or 500ms; the service answers
+    /// 503 when it runs out
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT", default_value = "3s")]
     pub database_acquire_timeout: String,
 }
@@ -113,16 +114,23 @@ impl DatabaseArgs {
                 )));
             }
         };
-        let name = non_empty(&self.database_name).ok_or_else(|| {
-            SettingsError(format!("DATABASE_NAME is required when DATABASE_DRIVER is {driver:?}"))
-        })?;
+        let name = non_empty(&self.database_name);
+        let host = non_empty(&self.database_host).or(if scheme == "sqlite" { Some("") } else { None });
+        let (Some(name), Some(host)) = (name, host) else {
+            let missing: Vec<&str> = [("DATABASE_HOST", host.is_none()), ("DATABASE_NAME", name.is_none())]
+                .into_iter()
+                .filter_map(|(setting, absent)| absent.then_some(setting))
+                .collect();
+            let verb = if missing.len() == 1 { "is" } else { "are" };
+            return Err(SettingsError(format!(
+                "{} {verb} required when DATABASE_DRIVER is {driver:?}",
+                missing.join(" and ")
+            )));
+        };
         if scheme == "sqlite" {
             return Ok(format!("sqlite://{name}?mode=rwc"));
         }
 
-        let host = non_empty(&self.database_host).ok_or_else(|| {
-            SettingsError(format!("DATABASE_HOST is required when DATABASE_DRIVER is {driver:?}"))
-        })?;
         let port: u16 = match non_empty(&self.database_port) {
             Some(port) => parse_in_range("DATABASE_PORT", port, 1..=65535)?,
             None => default_port,
@@ -172,7 +180,7 @@ impl DatabaseSettings {
 impl DatabaseSettings {
     /// Opens and closes one connection outside any pool, so a failure reports its
     /// real cause (refused, unknown host, access denied) instead of a pool timeout.
-    pub async fn probe(&self, timeout: Duration) -> Result<(), String> {
+    pub async fn probe(&self, timeout: Duration) -> Result<(), ProbeError> {
         use sea_orm::sqlx::{self, Connection};
 
         let url = self.url();
@@ -185,39 +193,57 @@ impl DatabaseSettings {
         };
         match tokio::time::timeout(timeout, attempt).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(error.to_string().split_whitespace().collect::<Vec<_>>().join(" ")),
-            Err(_) => Err(format!("no answer within {}", humantime::format_duration(timeout))),
+            Ok(Err(error)) => Err(ProbeError {
+                // SQLSTATE class 28 is "invalid authorization" on MySQL and PostgreSQL.
+                credentials_rejected: error
+                    .as_database_error()
+                    .and_then(|database_error| database_error.code())
+                    .is_some_and(|code| code.starts_with("28")),
+                message: error.to_string().split_whitespace().collect::<Vec<_>>().join(" "),
+            }),
+            Err(_) => Err(ProbeError {
+                message: format!("no answer within {}", humantime::format_duration(timeout)),
+                credentials_rejected: false,
+            }),
         }
     }
 }
 
-/// Returns the URL with the password part replaced by `****`. Works on text that is
-/// not a valid URL as well, so even a rejected value can be shown in an error.
-pub fn mask_url(raw: &str) -> String {
-    if let Ok(mut url) = Url::parse(raw) {
-        if url.password().is_some() && url.set_password(Some("****")).is_ok() {
-            return url.into();
-        }
-        if url.password().is_none() {
-            return raw.to_owned();
-        }
-    }
+/// Why a probe connection failed.
+#[derive(Clone, Debug)]
+pub struct ProbeError {
+    /// The driver's error on one line.
+    pub message: String,
+    /// The server rejected the user name or password, which waiting does not fix.
+    pub credentials_rejected: bool,
+}
 
-    // Not a URL: mask everything between the first ':' after "://" and the last '@'.
-    let Some(authority_start) = raw.find("://").map(|index| index + 3) else {
-        return raw.to_owned();
-    };
+impl std::fmt::Display for ProbeError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.message)
+    }
+}
+
+/// Returns the URL with the password part replaced by `****`. Works on text that is
+/// not a valid URL as well, so even a rejected value can be shown in an error:
+/// whatever stands between the first ':' of the user info and the last '@'
+/// before the path is masked.
+pub fn mask_url(raw: &str) -> String {
+    let authority_start = raw.find("://").map_or(0, |index| index + 3);
     let rest = &raw[authority_start..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];
-    match (authority.find(':'), authority.rfind('@')) {
-        (Some(colon), Some(at)) if colon < at => format!(
+    let Some(at) = authority.rfind('@') else {
+        return raw.to_owned();
+    };
+    match authority[..at].find(':') {
+        Some(colon) => format!(
             "{}{}****{}",
             &raw[..authority_start],
             &authority[..=colon],
             &rest[at..]
         ),
-        _ => raw.to_owned(),
+        None => raw.to_owned(),
     }
 }
 
@@ -356,9 +382,21 @@ mod tests {
     }
 
     #[test]
+    fn url_without_scheme_is_masked() {
+        let error = args(&[("url", "root:s3cretPW@127.0.0.1:3306/db")]).resolve().unwrap_err().to_string();
+        assert!(error.contains("\"root:****@127.0.0.1:3306/db\""), "{error}");
+        assert!(!error.contains("s3cretPW"), "{error}");
+        assert_eq!(mask_url("mysql://u:p@ss@h/db"), "mysql://u:****@h/db");
+        assert_eq!(mask_url("postgres://h:5432/db"), "postgres://h:5432/db");
+        assert_eq!(mask_url("sqlite://usersvc.db?mode=rwc"), "sqlite://usersvc.db?mode=rwc");
+    }
+
+    #[test]
     fn missing_host_and_bad_port_are_named() {
         let error = args(&[("driver", "postgres"), ("name", "n")]).resolve().unwrap_err().to_string();
         assert_eq!(error, "DATABASE_HOST is required when DATABASE_DRIVER is \"postgres\"");
+        let error = args(&[("driver", "mysql")]).resolve().unwrap_err().to_string();
+        assert_eq!(error, "DATABASE_HOST and DATABASE_NAME are required when DATABASE_DRIVER is \"mysql\"");
         let error = args(&[("driver", "postgres"), ("name", "n"), ("host", "h"), ("port", "99999")])
             .resolve()
             .unwrap_err()

@@ -29,7 +29,7 @@ fn last_line(text: &str) -> &str {
 fn unreachable_database_fails_after_deadline() {
     let started = Instant::now();
     // Port 1 on loopback refuses connections.
-    let output = run("mysql://root:hunter2@127.0.0.1:1/users", &["up", "--wait-timeout", "2s"]);
+    let output = run("mysql://root:hunter2@127.0.0.1:1/users", &["up", "--database-wait-timeout", "2s"]);
     let elapsed = started.elapsed();
 
     let text = stderr(&output);
@@ -142,10 +142,13 @@ async fn wrong_password_fails_with_masked_line() {
     };
     // A user that does not exist is rejected like a wrong password, whatever the server's auth method.
     let url = admin_url.replacen("://", "://nobody_here:wrong-pass@", 1).replacen("postgres@", "", 1);
-    let output = run(&format!("{}/postgres", url.trim_end_matches('/')), &["--wait-timeout", "1s"]);
+    let started = Instant::now();
+    let output = run(&format!("{}/postgres", url.trim_end_matches('/')), &["--database-wait-timeout", "30s"]);
 
     let text = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(10), "rejected credentials fail without waiting: {text}");
+    assert!(last_line(&text).contains("rejected the user name or password"), "{text}");
     assert!(last_line(&text).contains("nobody_here:****@"), "{text}");
     assert!(!text.contains("wrong-pass"), "{text}");
 }
