@@ -337,7 +337,7 @@ pub enum Error {
     InvalidArgument(Vec<FieldViolation>),
     #[error("user {0} not found")]
     NotFound(Uuid),
-    #[error("idempotency key was already used with a different request body")]
+    #[error("idempotency key was already used with a different request")]
     IdempotencyKeyReused,
     #[error("database unavailable, retry later")]
     Unavailable(#[source] anyhow::Error),

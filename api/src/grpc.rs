@@ -187,10 +187,26 @@ impl pb::user_service_server::UserService for GrpcUserService {
     }
 }
 
-/// Builds a patch from the fields named by the mask; an empty mask means every field.
+/// Builds a patch from the fields named by the mask. Without a mask, the fields
+/// set to a non-default value are changed, as grpc-gateway derives a mask from
+/// the fields present in a PATCH body.
 fn to_patch(user: model::UserWrite, mask: Option<prost_types::FieldMask>) -> Result<UserPatch, Error> {
     let paths = mask.map(|mask| mask.paths).unwrap_or_default();
-    let (mut set_name, mut set_type) = (paths.is_empty(), paths.is_empty());
+    if paths.is_empty() {
+        if user.name.is_empty() && user.r#type == 0 {
+            return Err(Error::invalid_request(
+                "update_mask",
+                "is empty and the user sets no field; set user.name, user.type or both",
+            ));
+        }
+        let inferred = [("name", !user.name.is_empty()), ("type", user.r#type != 0)]
+            .into_iter()
+            .filter_map(|(path, set)| set.then(|| path.to_owned()))
+            .collect();
+        return to_patch(user, Some(prost_types::FieldMask { paths: inferred }));
+    }
+
+    let (mut set_name, mut set_type) = (false, false);
     for path in &paths {
         match path.as_str() {
             "name" => set_name = true,
@@ -244,9 +260,14 @@ fn to_status(method: &str, error: Error) -> Status {
     let message = error.to_string();
     match error {
         Error::InvalidArgument(violations) => {
+            let violations: Vec<domain::FieldViolation> = violations
+                .into_iter()
+                .map(|violation| domain::FieldViolation::new(grpc_field_name(method, &violation.field), violation.description))
+                .collect();
+            let message = Error::InvalidArgument(violations.clone()).to_string();
             let mut details = ErrorDetails::new();
             for violation in violations {
-                details.add_bad_request_violation(grpc_field_name(method, &violation.field), violation.description);
+                details.add_bad_request_violation(violation.field, violation.description);
             }
             Status::with_error_details(Code::InvalidArgument, message, details)
         }

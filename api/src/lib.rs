@@ -47,6 +47,13 @@ pub fn main() -> ExitCode {
         print!("{}", rest::openapi_yaml());
         return ExitCode::SUCCESS;
     }
+    if let Some(Command::Healthcheck(args)) = &cli.command
+        && args.http_urls.is_empty()
+        && args.grpc_endpoint.is_none()
+    {
+        eprintln!("error: nothing to check: pass --http-url, --grpc-endpoint or both");
+        return ExitCode::from(2);
+    }
     if let Some(Command::Healthcheck(args)) = &cli.command {
         return match runtime.block_on(healthcheck::run(args)) {
             Ok(()) => ExitCode::SUCCESS,

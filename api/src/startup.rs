@@ -92,7 +92,7 @@ impl Application {
     /// Serves until `shutdown` completes, then shuts down gracefully.
     pub async fn run_until<F>(self, shutdown: F) -> anyhow::Result<()>
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Future<Output = ShutdownSignal> + Send + 'static,
     {
         let (http_addr, grpc_addr) = (self.http_addr(), self.grpc_addr());
         let Self { settings, http_listener, grpc_listener, db, service, health, metrics } = self;
@@ -166,7 +166,11 @@ impl Application {
             let health = Arc::clone(&health);
             let delay = settings.shutdown_delay;
             async move {
-                shutdown.await;
+                let delay = match shutdown.await {
+                    ShutdownSignal::Terminate => delay,
+                    // Ctrl-C comes from a person at a terminal, not a load balancer that needs time.
+                    ShutdownSignal::Interrupt => Duration::ZERO,
+                };
                 tracing::info!(delay_ms = delay.as_millis() as u64, "shutdown requested: readiness off, waiting before closing listeners");
                 health.begin_shutdown().await;
                 tokio::time::sleep(delay).await;
@@ -200,14 +204,26 @@ fn spawn_key_purger(service: Arc<UserService>) -> tokio::task::JoinHandle<()> {
             match service.purge_expired_keys().await {
                 Ok(0) => {}
                 Ok(count) => tracing::info!(count, "deleted expired idempotency keys"),
-                Err(error) => tracing::warn!(error = %error, "failed to delete expired idempotency keys"),
+                Err(error) => tracing::warn!(
+                    error = crate::telemetry::cause_chain(&error),
+                    "failed to delete expired idempotency keys"
+                ),
             }
         }
     })
 }
 
+/// What asked the service to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShutdownSignal {
+    /// SIGTERM, as Kubernetes sends: readiness goes off for `SHUTDOWN_DELAY` first.
+    Terminate,
+    /// SIGINT (Ctrl-C): the service stops without the delay.
+    Interrupt,
+}
+
 /// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+pub async fn shutdown_signal() -> ShutdownSignal {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -227,7 +243,7 @@ pub async fn shutdown_signal() {
     let terminate = std::future::pending::<()>();
 
     tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
+        () = interrupt => ShutdownSignal::Interrupt,
+        () = terminate => ShutdownSignal::Terminate,
     }
 }

@@ -54,9 +54,22 @@ pub fn is_valid_request_id(value: &str) -> bool {
 /// error level, client mistakes at info level with the message the client got.
 pub fn log_error(error: &Error) {
     match error {
-        Error::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "request failed"),
-        Error::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "database unavailable"),
+        Error::Internal(_) => tracing::error!(error = cause_chain(error), "request failed"),
+        Error::Unavailable(_) => tracing::warn!(error = cause_chain(error), "database unavailable"),
         Error::SchemaOutdated => tracing::warn!("request rejected: the database schema is not migrated yet"),
         other => tracing::info!(error = %other, "request rejected"),
     }
+}
+
+/// Renders an error with its causes, for the log only: the client-facing
+/// message of internal errors hides them.
+pub fn cause_chain(error: &Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

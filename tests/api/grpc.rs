@@ -106,6 +106,17 @@ async fn grpc_crud_round_trip(backend: Backend) {
     let fetched = client.get_user(pb::GetUserRequest { id: ids[0].clone() }).await.unwrap().into_inner().user.unwrap();
     assert_eq!(fetched, updated);
 
+    // Without a mask, the fields that are set are the ones changed.
+    let retyped = client
+        .update_user(pb::UpdateUserRequest { id: ids[0].clone(), user: write("", UserType::User), update_mask: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    assert_eq!(retyped.name, "renamed");
+    assert_eq!(retyped.r#type, UserType::User as i32);
+
     client.delete_user(pb::DeleteUserRequest { id: ids[0].clone() }).await.unwrap();
     let missing = client.get_user(pb::GetUserRequest { id: ids[0].clone() }).await.unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
@@ -163,10 +174,21 @@ async fn grpc_rejects_bad_input_with_field_violations(backend: Backend) {
         .unwrap_err();
     assert_violation(&bad_mask, "update_mask");
     let blank_name = client
-        .update_user(pb::UpdateUserRequest { id: existing_id.clone(), user: write("", UserType::Admin), update_mask: None })
+        .update_user(pb::UpdateUserRequest {
+            id: existing_id.clone(),
+            user: write(" ", UserType::Admin),
+            update_mask: Some(FieldMask { paths: vec!["name".into()] }),
+        })
         .await
         .unwrap_err();
     assert_violation(&blank_name, "user.name");
+    let nothing_set = client
+        .update_user(pb::UpdateUserRequest { id: existing_id.clone(), user: write("", UserType::Unknown), update_mask: None })
+        .await
+        .unwrap_err();
+    assert_violation(&nothing_set, "update_mask");
+    let page_size = client.get_users(pb::GetUsersRequest { page_size: -1, ..Default::default() }).await.unwrap_err();
+    assert!(page_size.message().starts_with("invalid argument: page_size must be"), "{}", page_size.message());
 
     let fetched: Value = app.http.get(app.url(&format!("/v1/users/{existing_id}"))).send().await.unwrap().json().await.unwrap();
     assert_eq!(fetched, existing, "rejected updates changed nothing");

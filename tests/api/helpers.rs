@@ -193,6 +193,7 @@ pub async fn start(database: TestDatabase, options: AppOptions) -> TestApp {
         application
             .run_until(async {
                 let _ = receiver.await;
+                usersvc_api::startup::ShutdownSignal::Terminate
             })
             .await
             .map_err(|error| format!("{error:#}"))

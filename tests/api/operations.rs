@@ -302,3 +302,20 @@ async fn unsupported_method_lists_allowed_ones() {
         assert_eq!(response.headers()["allow"], allowed, "{method} {path}");
     }
 }
+
+#[tokio::test]
+async fn sigint_stops_without_delay() {
+    let directory = std::env::temp_dir().join(format!("usersvc-interrupt-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let url = format!("sqlite://{}/users.db?mode=rwc", directory.display());
+    let mut process = Process::start(&[("DATABASE_URL", &url), ("SHUTDOWN_DELAY", "30s")]);
+    process.wait_for("/readyz", 200, Duration::from_secs(20)).await;
+
+    let started = Instant::now();
+    process.signal("INT");
+    let code = tokio::task::spawn_blocking(move || process.wait_exit(Duration::from_secs(10))).await.unwrap();
+    std::fs::remove_dir_all(&directory).ok();
+
+    assert_eq!(code, Some(0));
+    assert!(started.elapsed() < Duration::from_secs(10), "Ctrl-C skips SHUTDOWN_DELAY");
+}

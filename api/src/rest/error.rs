@@ -11,7 +11,7 @@ use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registr
 use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Object};
 
-use crate::domain::{Error, FieldViolation};
+use crate::domain::{DEFAULT_PAGE_SIZE, Error, FieldViolation, IDEMPOTENCY_KEY_MAX_LEN};
 
 /// Type URL of the field-violation detail, as grpc-gateway emits it.
 pub const BAD_REQUEST_TYPE_URL: &str = "type.googleapis.com/google.rpc.BadRequest";
@@ -212,7 +212,12 @@ pub fn into_status_response(error: poem::Error) -> Response {
 
     let status = error.status();
     let body = if let Some(param) = error.downcast_ref::<ParseParamError>() {
-        let violation = FieldViolation::new(param.name, describe_param_error(&param.reason));
+        let description = if param.name == "Idempotency-Key" {
+            format!("must be 1 to {IDEMPOTENCY_KEY_MAX_LEN} printable ASCII characters without spaces")
+        } else {
+            describe_param_error(&param.reason)
+        };
+        let violation = FieldViolation::new(param.name, description);
         Status::new(code::INVALID_ARGUMENT, format!("invalid argument: {} {}", violation.field, violation.description))
             .with_violations(&[violation])
     } else if let Some(path) = error.downcast_ref::<ParsePathError>() {
@@ -224,11 +229,14 @@ pub fn into_status_response(error: poem::Error) -> Response {
         let violation = FieldViolation::new("body", format!("is not valid JSON: {}", payload.reason));
         Status::new(code::INVALID_ARGUMENT, format!("invalid argument: body {}", violation.description))
             .with_violations(&[violation])
-    } else if error.is::<ContentTypeError>() {
-        Status::new(
-            code::INVALID_ARGUMENT,
-            format!("unsupported media type: {error}; send Content-Type: application/json"),
-        )
+    } else if let Some(content_type) = error.downcast_ref::<ContentTypeError>() {
+        let message = match content_type {
+            ContentTypeError::NotSupported { content_type } => {
+                format!("unsupported media type {content_type:?}: send Content-Type: application/json")
+            }
+            _ => "missing Content-Type: send Content-Type: application/json".to_owned(),
+        };
+        Status::new(code::INVALID_ARGUMENT, message)
     } else {
         match status {
             StatusCode::NOT_FOUND => Status::new(code::NOT_FOUND, "no such route"),
@@ -249,7 +257,7 @@ fn describe_param_error(reason: &str) -> String {
     if reason.contains("failed to parse \"integer") {
         "must be a whole number".to_owned()
     } else if reason.contains("minimum(0") {
-        "must be 0 or more (0 means the default page size)".to_owned()
+        format!("must be 0 or more (0 means {DEFAULT_PAGE_SIZE})")
     } else if reason.contains("uuid") {
         "must be a UUID such as 0190b5a6-7d3e-7c6a-9f51-0c2d3e4f5a6b".to_owned()
     } else {
