@@ -70,7 +70,7 @@ impl GrpcUserService {
     {
         use tracing::Instrument;
 
-        // TODO: answer DEADLINE_EXCEEDED when the client's grpc-timeout expires; tonic's
+        // TODO: return DEADLINE_EXCEEDED when the client's grpc-timeout expires; tonic's
         // timeout layer currently ends such calls with CANCELLED before this code sees them.
         let span = tracing::info_span!("grpc", request_id = %request_id, method);
         async {

@@ -213,7 +213,7 @@ fn spawn_key_purger(service: Arc<UserService>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// What asked the service to stop.
+/// The signal that asked the service to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShutdownSignal {
     /// SIGTERM, as Kubernetes sends: readiness goes off for `SHUTDOWN_DELAY` first.

@@ -37,17 +37,17 @@ pub enum Direction {
     Down,
 }
 
-/// Which migrations a database has applied, compared with the ones this binary
-/// was built with.
+/// The migrations a database has applied, compared with the ones this binary was
+/// built with.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SchemaState {
     /// Migrations of this binary that the database has applied.
     pub applied: Vec<String>,
     /// Migrations of this binary that the database has not applied yet.
     pub pending: Vec<String>,
-    /// Migrations the database has applied that this binary does not know: a
-    /// newer release migrated it. Every migration only adds to the schema that
-    /// older releases use, so an older binary can still serve it.
+    /// Migrations the database has applied that this binary does not know, because
+    /// a newer release migrated it. Migrations must only add to the schema that
+    /// older releases use, so that an older binary can still serve it.
     pub unknown: Vec<String>,
 }
 
