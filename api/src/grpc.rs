@@ -106,14 +106,8 @@ impl GrpcUserService {
 /// Returns the request id (from `x-request-id` metadata, or new) and the encoded
 /// size of the request message.
 fn request_info<T: prost::Message>(request: &Request<T>) -> (String, usize) {
-    let request_id = request
-        .metadata()
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| crate::telemetry::is_valid_request_id(value))
-        .map(str::to_owned)
-        .unwrap_or_else(crate::telemetry::new_request_id);
-    (request_id, request.get_ref().encoded_len())
+    let client_id = request.metadata().get("x-request-id").and_then(|value| value.to_str().ok());
+    (crate::telemetry::request_id(client_id), request.get_ref().encoded_len())
 }
 
 #[tonic::async_trait]

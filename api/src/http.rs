@@ -64,13 +64,8 @@ async fn observe<E: Endpoint<Output = Response>>(
     use tracing::Instrument;
 
     let started = Instant::now();
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| crate::telemetry::is_valid_request_id(value))
-        .map(str::to_owned)
-        .unwrap_or_else(crate::telemetry::new_request_id);
+    let client_id = request.headers().get("x-request-id").and_then(|value| value.to_str().ok());
+    let request_id = crate::telemetry::request_id(client_id);
     let method = request.method().to_string();
     let route = route_label(request.uri().path());
     let span = tracing::info_span!("http", request_id = %request_id, method = %method, route);

@@ -39,15 +39,14 @@ pub fn init(format: LogFormat) {
     drop(result);
 }
 
-/// Generates a request id for a request that came without one.
-pub fn new_request_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
-/// Accepts client request ids of 1 to 128 printable ASCII characters, so a
-/// hostile header cannot inject line breaks or flood the logs.
-pub fn is_valid_request_id(value: &str) -> bool {
-    (1..=128).contains(&value.len()) && value.bytes().all(|byte| byte.is_ascii_graphic())
+/// Returns the client's request id when it is 1 to 128 printable ASCII
+/// characters, so a hostile header cannot inject line breaks or flood the logs,
+/// and a new UUIDv7 otherwise.
+pub fn request_id(client_id: Option<&str>) -> String {
+    match client_id {
+        Some(id) if (1..=128).contains(&id.len()) && id.bytes().all(|byte| byte.is_ascii_graphic()) => id.to_owned(),
+        _ => uuid::Uuid::now_v7().to_string(),
+    }
 }
 
 /// Logs an operation error: server-side failures with their cause chain at
