@@ -45,6 +45,7 @@ impl Application {
     /// migrations on the embedded SQLite database, and binds both listeners.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let database = &settings.database;
+        database.warn_about_gaps();
         let mut options = database.connect_options();
         options.connect_lazy(database.backend != DbBackend::Sqlite);
         let db = Database::connect(options)

@@ -99,6 +99,7 @@ fn configure(cli: &Cli) -> Result<(DatabaseSettings, Duration), SettingsError> {
 
 async fn run(command: Command, settings: &DatabaseSettings, wait_timeout: Duration) -> Result<(), String> {
     let started = Instant::now();
+    settings.warn_about_gaps();
     let db = wait_for_database(settings, wait_timeout).await?;
     let lock_timeout = wait_timeout.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
 

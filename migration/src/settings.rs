@@ -75,6 +75,9 @@ pub struct DatabaseSettings {
     pub backend: DbBackend,
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// The URL was built from parts with a user name but no password, as when a
+    /// Kubernetes Secret lacks the password key.
+    pub password_missing: bool,
 }
 
 impl DatabaseArgs {
@@ -94,7 +97,12 @@ impl DatabaseArgs {
         )?;
         let acquire_timeout = parse_duration("DATABASE_ACQUIRE_TIMEOUT", &self.database_acquire_timeout)?;
 
+        let password_missing = non_empty(&self.database_url).is_none()
+            && non_empty(&self.database_driver).is_some()
+            && non_empty(&self.database_username).is_some()
+            && non_empty(&self.database_password).is_none();
         Ok(DatabaseSettings {
+            password_missing,
             masked_url: mask_url(&url),
             url: SecretString::from(url),
             backend,
@@ -158,6 +166,13 @@ impl DatabaseArgs {
 }
 
 impl DatabaseSettings {
+    /// Logs a warning about settings that are valid but probably not meant.
+    pub fn warn_about_gaps(&self) {
+        if self.password_missing {
+            tracing::warn!("DATABASE_USERNAME is set but DATABASE_PASSWORD is empty; connecting without a password");
+        }
+    }
+
     /// Returns the connection URL, which may contain a password.
     pub fn url(&self) -> &str {
         self.url.expose_secret()

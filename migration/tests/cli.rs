@@ -152,3 +152,26 @@ async fn wrong_password_fails_with_masked_line() {
     assert!(last_line(&text).contains("nobody_here:****@"), "{text}");
     assert!(!text.contains("wrong-pass"), "{text}");
 }
+
+#[test]
+fn missing_password_is_named_in_the_log() {
+    if std::env::var("TEST_POSTGRES_URL").map_or(true, |url| url.is_empty()) {
+        eprintln!("skipped: TEST_POSTGRES_URL is not set");
+        return;
+    }
+    // As when the password key is missing from a Kubernetes Secret: the user is set, the password is not.
+    let output = migration_binary()
+        .envs([
+            ("DATABASE_DRIVER", "postgres"),
+            ("DATABASE_HOST", "127.0.0.1"),
+            ("DATABASE_NAME", "postgres"),
+            ("DATABASE_USERNAME", "nobody_here"),
+        ])
+        .output()
+        .unwrap();
+
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("DATABASE_USERNAME is set but DATABASE_PASSWORD is empty"), "{text}");
+    assert!(last_line(&text).contains("rejected the user name or password"), "{text}");
+}

@@ -156,11 +156,14 @@ the password from a Secret.
 - name: DATABASE_USERNAME
   value: {{ .Values.database.username | quote }}
 {{- if .Values.database.existingSecret }}
+{{- /* Optional, so a missing key starts the container and the binaries log the
+       empty password and the server's rejection, instead of a kubelet event. */}}
 - name: DATABASE_PASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ .Values.database.existingSecret }}
       key: {{ .Values.database.existingSecretKey }}
+      optional: true
 {{- else if .Values.database.password }}
 - name: DATABASE_PASSWORD
   valueFrom:
