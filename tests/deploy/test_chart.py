@@ -210,7 +210,9 @@ def test_existing_secret_is_referenced_not_created():
     env = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
     password = next(item for item in env if item["name"] == "DATABASE_PASSWORD")
 
-    assert password["valueFrom"]["secretKeyRef"] == {"name": "users-db-credentials", "key": "user-password"}
+    # Optional, so a missing key reaches the binaries, which log it, instead of
+    # stopping the container in the kubelet.
+    assert password["valueFrom"]["secretKeyRef"] == {"name": "users-db-credentials", "key": "user-password", "optional": True}
     assert by_kind(objects, "Secret") == []
 
 
