@@ -97,7 +97,6 @@ impl Application {
     {
         let (http_addr, grpc_addr) = (self.http_addr(), self.grpc_addr());
         let Self { settings, http_listener, grpc_listener, db, service, health, metrics } = self;
-        let health_service = tonic_health::pb::health_server::HealthServer::new(health.grpc_service());
 
         let watcher = health.spawn_watcher(Arc::clone(&db), settings.database.clone());
         let purger = spawn_key_purger(Arc::clone(&service));
@@ -122,26 +121,7 @@ impl Application {
         let http_server = poem::Server::new_with_acceptor(poem::listener::TcpAcceptor::from_tokio(http_listener)?)
             .run_with_graceful_shutdown(http_app, stop(), Some(settings.shutdown_timeout));
 
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(crate::grpc::proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(crate::grpc::proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
-        let users = UserServiceServer::new(GrpcUserService::new(
-            Arc::clone(&service),
-            Arc::clone(&metrics),
-            Arc::clone(&health),
-            settings.body_limit,
-        ))
-        .max_decoding_message_size(settings.body_limit.max(GRPC_DECODING_LIMIT));
-        let grpc_server = tonic::transport::Server::builder()
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(users)
+        let grpc_server = grpc_router(&service, &metrics, &health, settings.body_limit)?
             .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(grpc_listener), stop());
         let shutdown_timeout = settings.shutdown_timeout;
         let grpc_stopped = stop();
@@ -195,6 +175,37 @@ impl Application {
         tracing::info!("usersvc stopped");
         Ok(())
     }
+}
+
+/// Builds the gRPC services: health, reflection (v1, and v1alpha for grpcurl
+/// releases before 1.9) and the user service.
+fn grpc_router(
+    service: &Arc<UserService>,
+    metrics: &Arc<Metrics>,
+    health: &Arc<Health>,
+    message_limit: usize,
+) -> anyhow::Result<tonic::transport::server::Router> {
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::grpc::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::grpc::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let users = UserServiceServer::new(GrpcUserService::new(
+        Arc::clone(service),
+        Arc::clone(metrics),
+        Arc::clone(health),
+        message_limit,
+    ))
+    .max_decoding_message_size(message_limit.max(GRPC_DECODING_LIMIT));
+
+    Ok(tonic::transport::Server::builder()
+        .add_service(tonic_health::pb::health_server::HealthServer::new(health.grpc_service()))
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(users))
 }
 
 fn spawn_key_purger(service: Arc<UserService>) -> tokio::task::JoinHandle<()> {
