@@ -95,6 +95,10 @@ impl UserName {
         if chars == 0 {
             return Err("must not be blank".to_owned());
         }
+        if trimmed.chars().any(char::is_control) {
+            // PostgreSQL cannot store NUL in text, and no display name needs a control character.
+            return Err("must not contain control characters such as NUL, tab or line breaks".to_owned());
+        }
         if chars > NAME_MAX_CHARS {
             return Err(format!("must be at most {NAME_MAX_CHARS} characters, got {chars}"));
         }
@@ -437,6 +441,10 @@ mod tests {
         assert_eq!(UserName::parse(&"é".repeat(255)).unwrap().as_str().chars().count(), 255);
         assert_eq!(UserName::parse(&"é".repeat(256)).unwrap_err(), "must be at most 255 characters, got 256");
         assert_eq!(UserName::parse(" \t ").unwrap_err(), "must not be blank");
+        assert_eq!(UserName::parse("\tAda\n").unwrap().as_str(), "Ada");
+        for name in ["A\u{0}da", "A\nda", "A\tda", "A\u{85}da"] {
+            assert!(UserName::parse(name).unwrap_err().contains("control characters"), "{name:?}");
+        }
     }
 
     #[test]

@@ -84,6 +84,7 @@ async fn create_rejects_bad_input_without_writing(backend: Backend) {
         (json!({"name": long_name, "type": 1}).to_string(), "application/json", 400, Some("name")),
         (json!({"name": 42, "type": 1}).to_string(), "application/json", 400, Some("name")),
         (json!({"name": ["a"], "type": 1}).to_string(), "application/json", 400, Some("name")),
+        (json!({"name": " Ad\u{0}a ", "type": 1}).to_string(), "application/json", 400, Some("name")),
         (json!({"name": "John"}).to_string(), "application/json", 400, Some("type")),
         (json!({"name": "John", "type": 0}).to_string(), "application/json", 400, Some("type")),
         (json!({"name": "John", "type": 3}).to_string(), "application/json", 400, Some("type")),

@@ -32,11 +32,17 @@ pub enum UserTypeInput {
     UserTypeUser,
 }
 
-/// Pattern of a name that is not blank: optional leading whitespace, then a
-/// character that is not whitespace. The class lists Unicode's White_Space
-/// characters, which Rust's `str::trim` removes before the length check.
-const NOT_BLANK_PATTERN: &str =
-    r"^[\t\n\x0B\f\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\t\n\x0B\f\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]";
+/// Pattern of a valid name: optional whitespace, then a first and a last
+/// character that are neither whitespace nor control characters, with no control
+/// characters between them, then optional whitespace. The whitespace class lists
+/// Unicode's White_Space characters, which Rust's `str::trim` removes before the
+/// checks; the control class is Unicode's Cc category, which `char::is_control` tests.
+const NAME_PATTERN: &str = concat!(
+    r"^[\t\n\x0B\f\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*",
+    r"[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]",
+    r"(?:[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?",
+    r"[\t\n\x0B\f\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$",
+);
 
 impl From<domain::UserType> for UserTypeName {
     fn from(user_type: domain::UserType) -> Self {
@@ -193,11 +199,11 @@ pub trait RequestSchema: Type {
     fn refine(schema: &mut MetaSchema);
 }
 
-/// Adds the not-blank pattern to a string property.
+/// Adds the name pattern to a string property.
 fn require_not_blank(schema: &mut MetaSchema, field: &str) {
     let property = schema.properties.iter_mut().find(|(name, _)| *name == field);
     if let Some((_, MetaSchemaRef::Inline(property))) = property {
-        property.pattern = Some(NOT_BLANK_PATTERN.to_owned());
+        property.pattern = Some(NAME_PATTERN.to_owned());
     }
 }
 
