@@ -179,7 +179,8 @@ impl DatabaseSettings {
     }
 
     /// Builds SeaORM connection options: a pool whose requests wait at most the
-    /// acquire timeout for a connection, logging statements only at debug level.
+    /// acquire timeout for a connection, logging statements only at debug level,
+    /// and SQLite in write-ahead-log mode.
     pub fn connect_options(&self) -> ConnectOptions {
         let mut options = ConnectOptions::new(self.url().to_owned());
         options
@@ -188,6 +189,16 @@ impl DatabaseSettings {
             .acquire_timeout(self.acquire_timeout)
             .connect_timeout(self.acquire_timeout.max(Duration::from_secs(5)))
             .sqlx_logging_level(tracing::log::LevelFilter::Debug);
+        if self.backend == DbBackend::Sqlite {
+            // Write-ahead logging lets reads run beside a write, and NORMAL sync is
+            // durable across process crashes with one fsync per checkpoint instead
+            // of one per transaction (https://www.sqlite.org/wal.html).
+            options.map_sqlx_sqlite_opts(|sqlite| {
+                sqlite
+                    .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+            });
+        }
         options
     }
 }
