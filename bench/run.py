@@ -90,7 +90,8 @@ def run_wrk(url, seconds, script=None):
     def latency_ms(label):
         match = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
         value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+        return value * scale
 
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
