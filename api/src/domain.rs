@@ -349,6 +349,8 @@ pub enum Error {
     SchemaOutdated,
     #[error("request is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("deadline exceeded: the request took longer than its grpc-timeout")]
+    DeadlineExceeded,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -62,7 +62,7 @@ impl GrpcUserService {
     async fn observe<T, F>(
         &self,
         method: &'static str,
-        (request_id, message_len): (String, usize),
+        (request_id, message_len, timeout): (String, usize, Option<Duration>),
         call: F,
     ) -> Result<Response<T>, Status>
     where
@@ -70,11 +70,10 @@ impl GrpcUserService {
     {
         use tracing::Instrument;
 
-        // TODO: return DEADLINE_EXCEEDED when the client's grpc-timeout expires; tonic's
-        // timeout layer currently ends such calls with CANCELLED before this code sees them.
         let span = tracing::info_span!("grpc", request_id = %request_id, method);
         async {
             let started = Instant::now();
+            let answer_by = timeout.map(|timeout| crate::deadline::grpc_answer_by(started.into(), timeout));
             let call = async {
                 if message_len > self.message_limit {
                     return Err(Error::PayloadTooLarge { limit: self.message_limit });
@@ -82,7 +81,10 @@ impl GrpcUserService {
                 if !self.health.is_schema_current() {
                     return Err(Error::SchemaOutdated);
                 }
-                call.await
+                match answer_by {
+                    Some(answer_by) => crate::deadline::run_before(answer_by, call).await.unwrap_or(Err(Error::DeadlineExceeded)),
+                    None => call.await,
+                }
             };
             let result = call.await.map(Response::new).map_err(|error| to_status(method, error));
             let code = match &result {
@@ -103,11 +105,16 @@ impl GrpcUserService {
     }
 }
 
-/// Returns the request id (from `x-request-id` metadata, or new) and the encoded
-/// size of the request message.
-fn request_info<T: prost::Message>(request: &Request<T>) -> (String, usize) {
+/// Returns the request id (from `x-request-id` metadata, or new), the encoded
+/// size of the request message, and the client's `grpc-timeout`.
+fn request_info<T: prost::Message>(request: &Request<T>) -> (String, usize, Option<Duration>) {
     let client_id = request.metadata().get("x-request-id").and_then(|value| value.to_str().ok());
-    (crate::telemetry::request_id(client_id), request.get_ref().encoded_len())
+    let timeout = request
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| crate::deadline::parse_grpc_timeout(value).ok());
+    (crate::telemetry::request_id(client_id), request.get_ref().encoded_len(), timeout)
 }
 
 #[tonic::async_trait]
@@ -268,6 +275,7 @@ fn to_status(method: &str, error: Error) -> Status {
         Error::NotFound(_) => Status::not_found(message),
         Error::IdempotencyKeyReused => Status::failed_precondition(message),
         Error::Unavailable(_) | Error::SchemaOutdated => Status::unavailable(message),
+        Error::DeadlineExceeded => Status::deadline_exceeded(message),
         Error::PayloadTooLarge { .. } => Status::resource_exhausted(message),
         Error::Internal(_) => Status::internal(message),
     }

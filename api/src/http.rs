@@ -74,10 +74,25 @@ async fn observe<E: Endpoint<Output = Response>>(
         if route.starts_with("/v1/") && !health.is_schema_current() {
             return crate::rest::error::ApiError(crate::domain::Error::SchemaOutdated).into_response();
         }
-        match limit_body(&mut request, body_limit).await {
-            Ok(()) => endpoint.call(request).await.unwrap_or_else(into_status_response),
-            Err(error) => into_status_response(error),
+        let deadline = match request.headers().get("grpc-timeout") {
+            Some(value) => match crate::deadline::parse_grpc_timeout(value.to_str().unwrap_or_default()) {
+                Ok(timeout) => Some(tokio::time::Instant::from_std(started) + timeout),
+                Err(error) => return crate::rest::error::ApiError(error).into_response(),
+            },
+            None => None,
+        };
+        if let Err(error) = limit_body(&mut request, body_limit).await {
+            return into_status_response(error);
         }
+        let call = endpoint.call(request);
+        let result = match deadline {
+            Some(deadline) => match crate::deadline::run_before(deadline, call).await {
+                Some(result) => result,
+                None => return crate::rest::error::ApiError(crate::domain::Error::DeadlineExceeded).into_response(),
+            },
+            None => call.await,
+        };
+        result.unwrap_or_else(into_status_response)
     }
     .instrument(span.clone())
     .await;

@@ -7,6 +7,7 @@
 //! operations.
 
 pub mod config;
+pub mod deadline;
 pub mod domain;
 pub mod grpc;
 pub mod health;

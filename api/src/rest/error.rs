@@ -132,6 +132,10 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Status::new(code::FAILED_PRECONDITION, self.0.to_string()),
             ),
+            Error::DeadlineExceeded => (
+                StatusCode::GATEWAY_TIMEOUT,
+                Status::new(code::DEADLINE_EXCEEDED, self.0.to_string()),
+            ),
             Error::Unavailable(_) | Error::SchemaOutdated => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Status::new(code::UNAVAILABLE, self.0.to_string()),
@@ -169,6 +173,7 @@ const ERROR_RESPONSES: &[(u16, &str)] = &[
     (422, "The `Idempotency-Key` was already used with a different request body."),
     (500, "Unexpected server error; the message is opaque and the cause is in the service log."),
     (503, "The database is unavailable or the connection pool is exhausted; retry with backoff."),
+    (504, "The request took longer than the deadline its `Grpc-Timeout` header set."),
 ];
 
 impl ApiResponse for ApiError {
