@@ -56,7 +56,7 @@ pub fn app(state: HttpState) -> impl Endpoint<Output = Response> {
 /// Runs one request with a request id, the body limit, an access log line and metrics.
 async fn observe<E: Endpoint<Output = Response>>(
     endpoint: Arc<E>,
-    mut request: Request,
+    request: Request,
     body_limit: usize,
     metrics: &Metrics,
     health: &Health,
@@ -70,32 +70,9 @@ async fn observe<E: Endpoint<Output = Response>>(
     let route = route_label(request.uri().path());
     let span = tracing::info_span!("http", request_id = %request_id, method = %method, route);
 
-    let mut response = async {
-        if route.starts_with("/v1/") && !health.is_schema_current() {
-            return crate::rest::error::ApiError(crate::domain::Error::SchemaOutdated).into_response();
-        }
-        let deadline = match request.headers().get("grpc-timeout") {
-            Some(value) => match crate::deadline::parse_grpc_timeout(value.to_str().unwrap_or_default()) {
-                Ok(timeout) => Some(tokio::time::Instant::from_std(started) + timeout),
-                Err(error) => return crate::rest::error::ApiError(error).into_response(),
-            },
-            None => None,
-        };
-        if let Err(error) = limit_body(&mut request, body_limit).await {
-            return into_status_response(error);
-        }
-        let call = endpoint.call(request);
-        let result = match deadline {
-            Some(deadline) => match crate::deadline::run_before(deadline, call).await {
-                Some(result) => result,
-                None => return crate::rest::error::ApiError(crate::domain::Error::DeadlineExceeded).into_response(),
-            },
-            None => call.await,
-        };
-        result.unwrap_or_else(into_status_response)
-    }
-    .instrument(span.clone())
-    .await;
+    let mut response = handle(endpoint, request, route, body_limit, health, started)
+        .instrument(span.clone())
+        .await;
 
     let status = response.status();
     if status == StatusCode::METHOD_NOT_ALLOWED
@@ -116,6 +93,44 @@ async fn observe<E: Endpoint<Output = Response>>(
         response.headers_mut().insert("x-request-id", value);
     }
     response
+}
+
+/// Applies the schema gate, the `Grpc-Timeout` deadline and the body limit, then
+/// calls the endpoint and turns any error into a Status body.
+async fn handle<E: Endpoint<Output = Response>>(
+    endpoint: Arc<E>,
+    mut request: Request,
+    route: &str,
+    body_limit: usize,
+    health: &Health,
+    started: Instant,
+) -> Response {
+    use crate::domain::Error;
+    use crate::rest::error::ApiError;
+
+    if route.starts_with("/v1/") && !health.is_schema_current() {
+        return ApiError(Error::SchemaOutdated).into_response();
+    }
+    let deadline = match request.headers().get("grpc-timeout") {
+        Some(value) => match crate::deadline::parse_grpc_timeout(value.to_str().unwrap_or_default()) {
+            Ok(timeout) => Some(tokio::time::Instant::from_std(started) + timeout),
+            Err(error) => return ApiError(error).into_response(),
+        },
+        None => None,
+    };
+    if let Err(error) = limit_body(&mut request, body_limit).await {
+        return into_status_response(error);
+    }
+
+    let call = endpoint.call(request);
+    let result = match deadline {
+        Some(deadline) => match crate::deadline::run_before(deadline, call).await {
+            Some(result) => result,
+            None => return ApiError(Error::DeadlineExceeded).into_response(),
+        },
+        None => call.await,
+    };
+    result.unwrap_or_else(into_status_response)
 }
 
 /// Reads the body up to the limit, so a request over it fails with 413 whether or
