@@ -81,7 +81,7 @@ impl UserService {
             return Err(Error::IdempotencyKeyReused);
         }
         let user = serde_json::from_str(&stored.response).map_err(|error| Error::Internal(error.into()))?;
-        tracing::info!("idempotent retry answered from the stored result");
+        tracing::info!("idempotent retry returned the stored result");
         Ok(Some(user))
     }
 
@@ -117,7 +117,7 @@ impl UserService {
     }
 }
 
-/// The current time at the microsecond precision that every backend stores, so
+/// Returns the current time at the microsecond precision that every backend stores, so
 /// a returned user equals the same user read back later.
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)

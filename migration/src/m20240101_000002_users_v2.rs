@@ -135,7 +135,7 @@ fn unsupported(backend: DbBackend) -> DbErr {
     DbErr::Migration(format!("unsupported database backend {backend:?}"))
 }
 
-/// Fails, changing nothing, when a row holds an id that is neither empty nor a UUID.
+/// Fails, changing nothing, when a row contains an id that is neither empty nor a UUID.
 async fn reject_non_uuid_ids<C: ConnectionTrait>(db: &C, backend: DbBackend) -> Result<(), DbErr> {
     let rows = db
         .query_all_raw(Statement::from_string(
@@ -164,7 +164,7 @@ async fn reject_non_uuid_ids<C: ConnectionTrait>(db: &C, backend: DbBackend) -> 
 }
 
 /// Gives each row whose id is NULL or empty a new UUIDv7, one row at a time,
-/// because such rows have no other column that tells them apart.
+/// because such rows have no other column that distinguishes them.
 async fn assign_missing_ids<C: ConnectionTrait>(db: &C, backend: DbBackend) -> Result<(), DbErr> {
     let sql = match backend {
         DbBackend::MySql => "UPDATE users SET id = ? WHERE id IS NULL OR TRIM(id) = '' LIMIT 1",

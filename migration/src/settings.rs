@@ -54,7 +54,7 @@ pub struct DatabaseArgs {
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value = "10")]
     pub database_max_connections: String,
 
-    /// Maximum wait for a free pooled connection, e.g. 3s or 500ms; the service answers
+    /// Maximum wait for a free pooled connection, e.g. 3s or 500ms; the service returns
     /// 503 when it runs out
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT", default_value = "3s")]
     pub database_acquire_timeout: String,
@@ -228,14 +228,14 @@ impl DatabaseSettings {
                 message: error.to_string().split_whitespace().collect::<Vec<_>>().join(" "),
             }),
             Err(_) => Err(ProbeError {
-                message: format!("no answer within {}", humantime::format_duration(timeout)),
+                message: format!("no response within {}", humantime::format_duration(timeout)),
                 credentials_rejected: false,
             }),
         }
     }
 }
 
-/// Why a probe connection failed.
+/// The reason a probe connection failed.
 #[derive(Clone, Debug)]
 pub struct ProbeError {
     /// The driver's error on one line.
@@ -252,7 +252,7 @@ impl std::fmt::Display for ProbeError {
 
 /// Returns the URL with the password part replaced by `****`. Works on text that is
 /// not a valid URL as well, so even a rejected value can be shown in an error:
-/// whatever stands between the first ':' of the user info and the last '@'
+/// the text between the first ':' of the user info and the last '@'
 /// before the path is masked.
 pub fn mask_url(raw: &str) -> String {
     let authority_start = raw.find("://").map_or(0, |index| index + 3);
