@@ -1,7 +1,7 @@
 //! Readiness: the service is ready only while the database accepts queries, every
 //! migration the binary was built with is applied, and no shutdown has begun.
 //! A background task re-checks this and mirrors it into the gRPC health service
-//! (for `""` and the user service), while `/healthz` only says the process runs.
+//! (for `""` and the user service), while `/healthz` only reports that the process runs.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

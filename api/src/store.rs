@@ -132,7 +132,7 @@ impl Store {
             select = select.filter(user::Column::Id.gt(Id(after).to_value(self.backend())));
         }
 
-        // One row more than the page tells whether another page follows.
+        // Fetching one row more than the page shows whether another page follows.
         let mut models = select
             .limit(query.page_size + 1)
             .all(self.connection())

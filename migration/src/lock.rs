@@ -65,7 +65,7 @@ pub async fn run(db: &DatabaseConnection, direction: Direction, lock_timeout: Du
                 if Instant::now() >= deadline {
                     return Err(lock_timed_out(lock_timeout));
                 }
-                tracing::info!("another migration run holds the lock; waiting");
+                tracing::info!("waiting for the migration lock, which another run has");
                 tokio::time::sleep(LOCK_POLL_INTERVAL).await;
             }
 

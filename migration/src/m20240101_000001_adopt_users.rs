@@ -11,7 +11,7 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // PostgreSQL and SQLite have no unsigned integers; SMALLINT holds 0..=2 all the same.
+        // PostgreSQL and SQLite have no unsigned integers, and a signed SMALLINT fits 0..=2 too.
         let type_column = match manager.get_database_backend() {
             DbBackend::MySql => "SMALLINT UNSIGNED",
             _ => "SMALLINT",

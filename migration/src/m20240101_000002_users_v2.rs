@@ -155,9 +155,9 @@ async fn reject_non_uuid_ids<C: ConnectionTrait>(db: &C, backend: DbBackend) -> 
         return Ok(());
     }
 
-    let shown: Vec<&str> = invalid.iter().take(5).map(String::as_str).collect();
+    let first_invalid: Vec<&str> = invalid.iter().take(5).map(String::as_str).collect();
     Err(DbErr::Migration(format!(
-        "{} row(s) in users have an id that is not a UUID (first: {shown:?}); \
+        "{} row(s) in users have an id that is not a UUID (first: {first_invalid:?}); \
          change or remove them, then run the migration again",
         invalid.len()
     )))

@@ -250,10 +250,10 @@ impl std::fmt::Display for ProbeError {
     }
 }
 
-/// Returns the URL with the password part replaced by `****`. Works on text that is
-/// not a valid URL as well, so even a rejected value can be shown in an error:
-/// the text between the first ':' of the user info and the last '@'
-/// before the path is masked.
+/// Returns the URL with the password part replaced by `****`. It works on text
+/// that is not a valid URL as well, so even a rejected value can be shown in an
+/// error. The masked part is the text between the first ':' of the user info and
+/// the last '@' before the path.
 pub fn mask_url(raw: &str) -> String {
     let authority_start = raw.find("://").map_or(0, |index| index + 3);
     let rest = &raw[authority_start..];

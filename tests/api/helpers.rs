@@ -4,8 +4,8 @@
 //!
 //! MySQL and PostgreSQL tests run when `TEST_MYSQL_URL` or `TEST_POSTGRES_URL`
 //! contains a server URL with rights to create databases, such as
-//! `mysql://root@127.0.0.1:3306` or `postgres://postgres@127.0.0.1:5432`;
-//! without it they print that they were skipped and pass.
+//! `mysql://root@127.0.0.1:3306` or `postgres://postgres@127.0.0.1:5432`.
+//! Without it they print that they were skipped and pass.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -156,12 +156,12 @@ async fn service_waits_for_migrated_schema(backend: Backend) {
     assert_eq!(readiness.status(), 503);
     let body: Value = readiness.json().await.unwrap();
     assert!(body["reason"].as_str().unwrap().contains("migration(s) pending"), "{body}");
-    let refused = app.post_json(&json!({"name": "Early", "type": 1})).await;
-    assert_eq!(refused.status(), 503, "no request runs against an unmigrated schema");
-    let refused: Value = refused.json().await.unwrap();
-    assert_eq!(refused["code"], 14);
-    let grpc_refused = app.grpc().await.get_users(usersvc_api::grpc::proto::com::example::user::service::v1::GetUsersRequest::default()).await.unwrap_err();
-    assert_eq!(grpc_refused.code(), tonic::Code::Unavailable);
+    let rejected = app.post_json(&json!({"name": "Early", "type": 1})).await;
+    assert_eq!(rejected.status(), 503, "no request runs against an unmigrated schema");
+    let rejected: Value = rejected.json().await.unwrap();
+    assert_eq!(rejected["code"], 14);
+    let grpc_rejected = app.grpc().await.get_users(usersvc_api::grpc::proto::com::example::user::service::v1::GetUsersRequest::default()).await.unwrap_err();
+    assert_eq!(grpc_rejected.code(), tonic::Code::Unavailable);
 
     app.database.migrate().await;
     app.wait_for_readiness(200, Duration::from_secs(10)).await;
